@@ -1,0 +1,293 @@
+//! MQTT 5.0 properties on the wire (5.0 section 2.2.2): the property length,
+//! then identifier and value pairs.
+//!
+//! Decoding rejects unknown identifiers, properties not allowed where they
+//! stand ([`PropertyId::allowed_in`]), repeats (only User Property, and
+//! Subscription Identifier in PUBLISH, may repeat), invalid values and a
+//! property length that runs past the packet. Encoding writes the properties
+//! in ascending identifier order, the user properties and subscription
+//! identifiers in their own order in their slot, and checks no values.
+
+use bytes::Bytes;
+
+use super::primitives::{
+    begin_length_prefix, end_length_prefix, find_wildcard, put_binary, put_string, put_u16, put_u32, put_varint, Cite,
+    Reader,
+};
+use crate::codec::{DecodeError, DecodeErrorKind, EncodeError, PacketType, Properties, PropertyContext, PropertyId};
+use crate::spec::{v3_1_1, v5};
+
+/// Topic Alias 0.
+const CITE_TOPIC_ALIAS_ZERO: Cite = Cite::v5(v5::MQTT_3_3_2_8);
+/// A wildcard in a Response Topic.
+const CITE_RESPONSE_TOPIC_WILDCARD: Cite = Cite::v5(v5::MQTT_3_3_2_14);
+/// An empty topic name.
+pub(crate) const CITE_EMPTY_TOPIC: Cite = Cite::both(v3_1_1::MQTT_4_7_3_1, v5::MQTT_4_7_3_1);
+
+/// Reads a property length and the properties it covers, for `context`.
+pub(crate) fn decode(r: &mut Reader<'_>, context: PropertyContext) -> Result<Properties, DecodeError> {
+    let start = r.pos();
+    let length = r.varint("property length")? as usize;
+    if length > r.left() {
+        return Err(r.error(DecodeErrorKind::PropertyLengthOverrun { length }, start, Cite::NONE));
+    }
+    let mut properties = Properties::default();
+    if length == 0 {
+        return Ok(properties);
+    }
+    let previous = r.narrow_end(r.pos() + length);
+    let result = decode_block(r, context, &mut properties);
+    r.restore_end(previous);
+    result.map(|()| properties)
+}
+
+/// Reads properties until the end of the (narrowed) region.
+fn decode_block(r: &mut Reader<'_>, context: PropertyContext, p: &mut Properties) -> Result<(), DecodeError> {
+    let context_name = match context {
+        PropertyContext::Packet(packet) => packet.name(),
+        PropertyContext::Will => "will properties",
+    };
+    let subscription_id_repeats = context == PropertyContext::Packet(PacketType::Publish);
+    // One bit per identifier (all are below 64) for the properties seen so far.
+    let mut seen: u64 = 0;
+    while !r.at_end() {
+        let id_offset = r.pos();
+        let id = r.u8("property identifier")?;
+        let Some(property) = PropertyId::from_u8(id) else {
+            return Err(r.error(DecodeErrorKind::UnknownProperty { id }, id_offset, Cite::NONE));
+        };
+        if !property.allowed_in(context) {
+            let kind = DecodeErrorKind::PropertyNotAllowed { property, context: context_name };
+            return Err(r.error(kind, id_offset, Cite::NONE));
+        }
+        let repeats = property == PropertyId::UserProperty
+            || (property == PropertyId::SubscriptionIdentifier && subscription_id_repeats);
+        if !repeats {
+            let bit = 1u64 << (id & 63);
+            if seen & bit != 0 {
+                return Err(r.error(DecodeErrorKind::DuplicateProperty { property }, id_offset, Cite::NONE));
+            }
+            seen |= bit;
+        }
+        decode_value(r, property, p)?;
+    }
+    Ok(())
+}
+
+/// The error for an invalid value of `property` at `offset`.
+fn invalid(r: &Reader<'_>, property: PropertyId, why: &'static str, offset: usize, cite: Cite) -> DecodeError {
+    r.error(DecodeErrorKind::InvalidPropertyValue { property, why }, offset, cite)
+}
+
+/// Reads a byte that must be 0 or 1.
+fn zero_or_one(r: &mut Reader<'_>, property: PropertyId) -> Result<u8, DecodeError> {
+    let offset = r.pos();
+    let value = r.u8(property.name())?;
+    if value > 1 {
+        return Err(invalid(r, property, "must be 0 or 1", offset, Cite::NONE));
+    }
+    Ok(value)
+}
+
+/// Reads a two-byte integer that must not be 0.
+fn nonzero_u16(r: &mut Reader<'_>, property: PropertyId, cite: Cite) -> Result<u16, DecodeError> {
+    let offset = r.pos();
+    let value = r.u16(property.name())?;
+    if value == 0 {
+        return Err(invalid(r, property, "must not be 0", offset, cite));
+    }
+    Ok(value)
+}
+
+/// Reads a UTF-8 string property.
+fn string(r: &mut Reader<'_>, property: PropertyId) -> Result<String, DecodeError> {
+    r.string(property.name()).map(str::to_owned)
+}
+
+/// Reads a binary data property.
+fn binary(r: &mut Reader<'_>, property: PropertyId) -> Result<Bytes, DecodeError> {
+    r.binary(property.name()).map(Bytes::copy_from_slice)
+}
+
+/// Reads the value of `property` into `p`, checking it.
+fn decode_value(r: &mut Reader<'_>, property: PropertyId, p: &mut Properties) -> Result<(), DecodeError> {
+    use PropertyId as P;
+    let name = property.name();
+    let offset = r.pos();
+    match property {
+        P::PayloadFormatIndicator => p.payload_format_indicator = Some(zero_or_one(r, property)?),
+        P::MessageExpiryInterval => p.message_expiry_interval_secs = Some(r.u32(name)?),
+        P::ContentType => p.content_type = Some(string(r, property)?),
+        P::ResponseTopic => {
+            let topic = r.string(name)?;
+            if topic.is_empty() {
+                return Err(r.error(DecodeErrorKind::EmptyTopicName, offset, CITE_EMPTY_TOPIC));
+            }
+            if let Some(i) = find_wildcard(topic.as_bytes()) {
+                let at = offset + 2 + i;
+                return Err(r.error(DecodeErrorKind::WildcardInTopicName, at, CITE_RESPONSE_TOPIC_WILDCARD));
+            }
+            p.response_topic = Some(topic.to_owned());
+        }
+        P::CorrelationData => p.correlation_data = Some(binary(r, property)?),
+        P::SubscriptionIdentifier => {
+            let value = r.varint(name)?;
+            if value == 0 {
+                return Err(invalid(r, property, "must not be 0", offset, Cite::NONE));
+            }
+            p.subscription_identifiers.push(value);
+        }
+        P::SessionExpiryInterval => p.session_expiry_interval_secs = Some(r.u32(name)?),
+        P::AssignedClientIdentifier => p.assigned_client_identifier = Some(string(r, property)?),
+        P::ServerKeepAlive => p.server_keep_alive_secs = Some(r.u16(name)?),
+        P::AuthenticationMethod => p.authentication_method = Some(string(r, property)?),
+        P::AuthenticationData => p.authentication_data = Some(binary(r, property)?),
+        P::RequestProblemInformation => p.request_problem_information = Some(zero_or_one(r, property)?),
+        P::WillDelayInterval => p.will_delay_interval_secs = Some(r.u32(name)?),
+        P::RequestResponseInformation => p.request_response_information = Some(zero_or_one(r, property)?),
+        P::ResponseInformation => p.response_information = Some(string(r, property)?),
+        P::ServerReference => p.server_reference = Some(string(r, property)?),
+        P::ReasonString => p.reason_string = Some(string(r, property)?),
+        P::ReceiveMaximum => p.receive_maximum = Some(nonzero_u16(r, property, Cite::NONE)?),
+        P::TopicAliasMaximum => p.topic_alias_maximum = Some(r.u16(name)?),
+        P::TopicAlias => p.topic_alias = Some(nonzero_u16(r, property, CITE_TOPIC_ALIAS_ZERO)?),
+        P::MaximumQos => p.maximum_qos = Some(zero_or_one(r, property)?),
+        P::RetainAvailable => p.retain_available = Some(zero_or_one(r, property)?),
+        P::UserProperty => {
+            let key = string(r, property)?;
+            let value = string(r, property)?;
+            p.user_properties.push((key, value));
+        }
+        P::MaximumPacketSize => {
+            let value = r.u32(name)?;
+            if value == 0 {
+                return Err(invalid(r, property, "must not be 0", offset, Cite::NONE));
+            }
+            p.maximum_packet_size = Some(value);
+        }
+        P::WildcardSubscriptionAvailable => p.wildcard_subscription_available = Some(zero_or_one(r, property)?),
+        P::SubscriptionIdentifierAvailable => {
+            p.subscription_identifier_available = Some(zero_or_one(r, property)?);
+        }
+        P::SharedSubscriptionAvailable => p.shared_subscription_available = Some(zero_or_one(r, property)?),
+    }
+    Ok(())
+}
+
+/// Appends the property length and the properties, in canonical order.
+pub(crate) fn encode(properties: &Properties, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let mark = begin_length_prefix(out);
+    encode_block(properties, out)?;
+    end_length_prefix(out, mark)
+}
+
+/// Appends one byte-valued property.
+fn put_byte_property(out: &mut Vec<u8>, id: PropertyId, value: Option<u8>) {
+    if let Some(value) = value {
+        out.extend_from_slice(&[id as u8, value]);
+    }
+}
+
+/// Appends one two-byte-integer property.
+fn put_u16_property(out: &mut Vec<u8>, id: PropertyId, value: Option<u16>) {
+    if let Some(value) = value {
+        out.push(id as u8);
+        put_u16(out, value);
+    }
+}
+
+/// Appends one four-byte-integer property.
+fn put_u32_property(out: &mut Vec<u8>, id: PropertyId, value: Option<u32>) {
+    if let Some(value) = value {
+        out.push(id as u8);
+        put_u32(out, value);
+    }
+}
+
+/// Appends one string property.
+fn put_string_property(out: &mut Vec<u8>, id: PropertyId, value: &Option<String>) -> Result<(), EncodeError> {
+    if let Some(value) = value {
+        out.push(id as u8);
+        put_string(out, value, id.name())?;
+    }
+    Ok(())
+}
+
+/// Appends one binary property.
+fn put_binary_property(out: &mut Vec<u8>, id: PropertyId, value: &Option<Bytes>) -> Result<(), EncodeError> {
+    if let Some(value) = value {
+        out.push(id as u8);
+        put_binary(out, value, id.name())?;
+    }
+    Ok(())
+}
+
+/// Appends every set property in ascending identifier order.
+fn encode_block(properties: &Properties, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    use PropertyId as P;
+    // Destructured so that a new field cannot be forgotten here.
+    let Properties {
+        payload_format_indicator,
+        message_expiry_interval_secs,
+        content_type,
+        response_topic,
+        correlation_data,
+        subscription_identifiers,
+        session_expiry_interval_secs,
+        assigned_client_identifier,
+        server_keep_alive_secs,
+        authentication_method,
+        authentication_data,
+        request_problem_information,
+        will_delay_interval_secs,
+        request_response_information,
+        response_information,
+        server_reference,
+        reason_string,
+        receive_maximum,
+        topic_alias_maximum,
+        topic_alias,
+        maximum_qos,
+        retain_available,
+        user_properties,
+        maximum_packet_size,
+        wildcard_subscription_available,
+        subscription_identifier_available,
+        shared_subscription_available,
+    } = properties;
+    put_byte_property(out, P::PayloadFormatIndicator, *payload_format_indicator);
+    put_u32_property(out, P::MessageExpiryInterval, *message_expiry_interval_secs);
+    put_string_property(out, P::ContentType, content_type)?;
+    put_string_property(out, P::ResponseTopic, response_topic)?;
+    put_binary_property(out, P::CorrelationData, correlation_data)?;
+    for id in subscription_identifiers {
+        out.push(P::SubscriptionIdentifier as u8);
+        put_varint(out, *id, P::SubscriptionIdentifier.name())?;
+    }
+    put_u32_property(out, P::SessionExpiryInterval, *session_expiry_interval_secs);
+    put_string_property(out, P::AssignedClientIdentifier, assigned_client_identifier)?;
+    put_u16_property(out, P::ServerKeepAlive, *server_keep_alive_secs);
+    put_string_property(out, P::AuthenticationMethod, authentication_method)?;
+    put_binary_property(out, P::AuthenticationData, authentication_data)?;
+    put_byte_property(out, P::RequestProblemInformation, *request_problem_information);
+    put_u32_property(out, P::WillDelayInterval, *will_delay_interval_secs);
+    put_byte_property(out, P::RequestResponseInformation, *request_response_information);
+    put_string_property(out, P::ResponseInformation, response_information)?;
+    put_string_property(out, P::ServerReference, server_reference)?;
+    put_string_property(out, P::ReasonString, reason_string)?;
+    put_u16_property(out, P::ReceiveMaximum, *receive_maximum);
+    put_u16_property(out, P::TopicAliasMaximum, *topic_alias_maximum);
+    put_u16_property(out, P::TopicAlias, *topic_alias);
+    put_byte_property(out, P::MaximumQos, *maximum_qos);
+    put_byte_property(out, P::RetainAvailable, *retain_available);
+    for (key, value) in user_properties {
+        out.push(P::UserProperty as u8);
+        put_string(out, key, P::UserProperty.name())?;
+        put_string(out, value, P::UserProperty.name())?;
+    }
+    put_u32_property(out, P::MaximumPacketSize, *maximum_packet_size);
+    put_byte_property(out, P::WildcardSubscriptionAvailable, *wildcard_subscription_available);
+    put_byte_property(out, P::SubscriptionIdentifierAvailable, *subscription_identifier_available);
+    put_byte_property(out, P::SharedSubscriptionAvailable, *shared_subscription_available);
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Tests of the wire format: byte-exact fixtures of every packet in both
+//! versions (`fixtures_v3`, `fixtures_v5`), the rejections of
+//! `docs/codec-rejections.md` (`rejections`), encoding rules (`encoding`)
+//! and robustness against arbitrary bytes (`robustness`).
+
+mod encoding;
+mod fixtures_v3;
+mod fixtures_v5;
+mod rejections;
+mod robustness;
+
+use crate::codec::{
+    decode, encode_to_vec, DecodeError, DecodeErrorKind, DecodeOptions, Packet, PacketId, PacketType, TopicFilter,
+    TopicName, Version,
+};
+use crate::spec::StatementId;
+
+/// The bytes of a fixture written as hex chunks (whitespace ignored).
+pub(super) fn hex(chunks: &[&str]) -> Vec<u8> {
+    let digits: Vec<u8> = chunks.iter().flat_map(|c| c.bytes()).filter(|b| !b.is_ascii_whitespace()).collect();
+    assert!(digits.len() % 2 == 0, "odd number of hex digits");
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).expect("hex digit"))
+        .collect()
+}
+
+/// Asserts that `chunks` decode (as `version`) to `expected`, that
+/// `expected` encodes back to exactly those bytes, and that every strict
+/// prefix asks for more bytes.
+pub(super) fn round_trip(version: Version, chunks: &[&str], expected: Packet) {
+    let bytes = hex(chunks);
+    decodes_to(version, &bytes, &expected);
+    assert_eq!(encode_to_vec(&expected, version).unwrap(), bytes, "encoding of {expected:?}");
+}
+
+/// Asserts that `bytes` decode (as `version`) to `expected`, alone and with
+/// bytes of a next packet behind them, and that every strict prefix gives
+/// `Ok(None)`.
+pub(super) fn decodes_to(version: Version, bytes: &[u8], expected: &Packet) {
+    let options = DecodeOptions::new(version);
+    assert_eq!(decode(bytes, &options), Ok(Some((expected.clone(), bytes.len()))), "decoding {bytes:02x?}");
+    let mut followed = bytes.to_vec();
+    followed.extend_from_slice(&[0xC0, 0x00]);
+    assert_eq!(decode(&followed, &options), Ok(Some((expected.clone(), bytes.len()))));
+    for end in 0..bytes.len() {
+        assert_eq!(decode(&bytes[..end], &options), Ok(None), "prefix of {end} bytes of {bytes:02x?}");
+    }
+}
+
+/// The rejection of `bytes` decoded as `version`.
+pub(super) fn rejection(version: Version, bytes: &[u8]) -> DecodeError {
+    match decode(bytes, &DecodeOptions::new(version)) {
+        Err(err) => err,
+        Ok(other) => panic!("{bytes:02x?} as {version} was not rejected: {other:?}"),
+    }
+}
+
+/// Asserts that `bytes` decoded as `version` are rejected with `kind` at
+/// `offset` citing `statement`, and that the error names `packet` and the
+/// version.
+#[track_caller]
+pub(super) fn rejects(
+    version: Version,
+    bytes: &[u8],
+    kind: DecodeErrorKind,
+    offset: usize,
+    statement: Option<StatementId>,
+    packet: PacketType,
+) {
+    let err = rejection(version, bytes);
+    assert_eq!(
+        (&err.kind, err.offset, err.statement, err.packet, err.version),
+        (&kind, offset, statement, Some(packet), version),
+        "{bytes:02x?} as {version}: {err}"
+    );
+}
+
+/// A packet identifier.
+pub(super) fn id(value: u16) -> PacketId {
+    PacketId::new(value).unwrap()
+}
+
+/// A topic name.
+pub(super) fn topic(name: &str) -> TopicName {
+    TopicName::new(name).unwrap()
+}
+
+/// A topic filter (5.0 rules, which accept every filter the fixtures use).
+pub(super) fn filter(text: &str) -> TopicFilter {
+    TopicFilter::new(text).unwrap()
+}
+
+/// Hex of a string's UTF-8 bytes, for building test packets inline.
+pub(super) fn text(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
