@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mqttsim::codec::{decode, encode_to_vec, DecodeOptions, Version};
+use mqttsim::codec::{decode, decode_bytes, encode_to_vec, DecodeOptions, Version};
 
 fuzz_target!(|data: &[u8]| {
     for version in Version::ALL {
@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
             let options = DecodeOptions { version, max_packet_size };
             let mut at = 0;
             while at < data.len() {
-                match decode(&data[at..], &options) {
+                let answer = decode(&data[at..], &options);
+                let shared = decode_bytes(&bytes::Bytes::copy_from_slice(&data[at..]), &options);
+                assert_eq!(answer, shared, "decode and decode_bytes agree");
+                match answer {
                     Ok(Some((packet, used))) => {
                         assert!(used > 0 && used <= data.len() - at);
                         let options = DecodeOptions { version: packet_version(&packet, version), ..options };

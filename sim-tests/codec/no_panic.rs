@@ -18,7 +18,7 @@
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-use mqttsim::codec::{decode, encode_to_vec, DecodeOptions, Packet, PacketType, Version};
+use mqttsim::codec::{decode, decode_bytes, encode_to_vec, DecodeOptions, Packet, PacketType, Version};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
@@ -160,7 +160,12 @@ impl Harness {
     /// The decoder's answer for `input` under `options`, and why it breaks
     /// the contract if it does.
     fn check(&mut self, input: &[u8], options: &DecodeOptions) -> Result<(), String> {
-        match decode(input, options) {
+        let answer = decode(input, options);
+        let shared = decode_bytes(&bytes::Bytes::copy_from_slice(input), options);
+        if shared != answer {
+            return Err(format!("decode_bytes answers {shared:?} where decode answers {answer:?}"));
+        }
+        match answer {
             Ok(Some((packet, n))) => {
                 self.tally.packets += 1;
                 if n == 0 || n > input.len() {

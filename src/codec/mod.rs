@@ -64,6 +64,12 @@ pub fn decode(buf: &[u8], options: &DecodeOptions) -> Result<Option<(Packet, usi
     wire::decode_packet(buf, options)
 }
 
+/// Decodes one packet from the front of `buf`, like [`decode`], but shares
+/// the PUBLISH payload with `buf` instead of copying it.
+pub fn decode_bytes(buf: &bytes::Bytes, options: &DecodeOptions) -> Result<Option<(Packet, usize)>, DecodeError> {
+    wire::decode_packet_from(buf, Some(buf), options)
+}
+
 /// Appends the encoding of `packet` for `version` to `out`.
 pub fn encode(packet: &Packet, version: Version, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     wire::encode_packet(packet, version, out)

@@ -255,6 +255,10 @@ impl Broker {
                 self.sessions.remove(&client_id);
                 session_ended = true;
                 self.cite(at, v3::MQTT_3_1_2_6, v5::MQTT_4_1_0_2, Fulfilled);
+                // The session ends only now that its connection is gone, and
+                // the retained store is not part of it: nothing else is removed.
+                self.cite3(at, v3::MQTT_4_1_0_2, Fulfilled);
+                self.cite3(at, v3::MQTT_3_1_2_7, Fulfilled);
             } else {
                 self.cite(at, v3::MQTT_3_1_2_4, v5::MQTT_3_1_2_23, Fulfilled);
                 self.cite(at, v3::MQTT_4_1_0_1, v5::MQTT_4_1_0_1, Fulfilled);
@@ -363,6 +367,9 @@ impl Broker {
             // is fulfilled by the close or refusal below.
             let kind = if statement.statement().actor.binds_client() { Violated } else { Fulfilled };
             self.cite_id(Some(conn), statement, kind);
+        }
+        for statement in related_statements(&err, version) {
+            self.cite_id(Some(conn), statement, Violated);
         }
         if phase_connect && err.packet.is_none_or(|p| p == PacketType::Connect) {
             match err.kind {
@@ -544,6 +551,35 @@ impl Broker {
             self.publish_message(now, None, message);
         }
     }
+}
+
+/// Statements the peer broke besides the one the decoder names: the
+/// general rule behind a field-specific one (a wildcard in a topic name
+/// breaks both the PUBLISH rule and the topic rule of 4.7), or the field
+/// rule behind a string-encoding one.
+fn related_statements(err: &DecodeError, version: Version) -> Vec<StatementId> {
+    let v5 = version == Version::V5;
+    let topic_field = |field: &str| matches!(field, "topic name" | "will topic" | "topic filter");
+    let mut related = Vec::new();
+    match err.kind {
+        DecodeErrorKind::WildcardInTopicName if err.statement != Some(v5::MQTT_3_3_2_14) => {
+            related.push(if v5 { v5::MQTT_4_7_0_1 } else { v3::MQTT_4_7_1_1 });
+        }
+        DecodeErrorKind::NullCharacter { field } if topic_field(field) => {
+            related.push(if v5 { v5::MQTT_4_7_3_2 } else { v3::MQTT_4_7_3_2 });
+        }
+        DecodeErrorKind::InvalidUtf8 { field } | DecodeErrorKind::NullCharacter { field } => match (field, v5) {
+            ("topic name", false) => related.push(v3::MQTT_3_3_2_1),
+            ("topic name", true) => related.push(v5::MQTT_3_3_2_1),
+            ("Response Topic", true) => related.push(v5::MQTT_3_3_2_13),
+            ("Content Type", true) => related.push(v5::MQTT_3_3_2_19),
+            ("User Property", true) => related.push(v5::MQTT_1_5_7_1),
+            _ => {}
+        },
+        DecodeErrorKind::ReservedFlags { .. } if !v5 => related.push(v3::MQTT_2_2_2_1),
+        _ => {}
+    }
+    related
 }
 
 /// Removes the reason string and user properties from a non-PUBLISH packet;

@@ -450,6 +450,11 @@ impl Broker {
             self.cite(at, v3::MQTT_4_4_0_1, v5::MQTT_4_4_0_1, Fulfilled);
             match m.state {
                 InflightState::AwaitPuback | InflightState::AwaitPubrec => {
+                    if m.state == InflightState::AwaitPubrec && m.delivery.message.expired(now) {
+                        // Expired since it was first sent: a QoS 2 PUBLISH
+                        // already transmitted is resent all the same.
+                        self.cite5(at, v5::MQTT_4_3_3_7, Fulfilled);
+                    }
                     self.send_publish(now, at, &m.delivery, Some(m.packet_id), true);
                     self.cite(at, v3::MQTT_3_3_1_1, v5::MQTT_3_3_1_1, Fulfilled);
                     self.cite3(at, v3::MQTT_2_3_1_4, Fulfilled);

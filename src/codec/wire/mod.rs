@@ -28,6 +28,8 @@ mod subscribe;
 #[cfg(test)]
 mod tests;
 
+use bytes::Bytes;
+
 use primitives::{
     find_wildcard, read_varint, varint_bytes, Cite, Decoded, Reader, Varint, CITE_VARINT_NOT_MINIMAL, VARINT_MAX,
 };
@@ -40,6 +42,12 @@ use crate::spec::{v3_1_1, v5};
 
 /// Decodes one packet from the front of `buf` (see [`crate::codec::decode`]).
 pub(crate) fn decode_packet(buf: &[u8], options: &DecodeOptions) -> Decoded {
+    decode_packet_from(buf, None, options)
+}
+
+/// Decodes one packet from the front of `buf`; `source`, when given, is
+/// `buf` itself as [`Bytes`], so PUBLISH payloads are shared, not copied.
+pub(crate) fn decode_packet_from(buf: &[u8], source: Option<&Bytes>, options: &DecodeOptions) -> Decoded {
     let Some(&first) = buf.first() else {
         return Ok(None);
     };
@@ -76,7 +84,7 @@ pub(crate) fn decode_packet(buf: &[u8], options: &DecodeOptions) -> Decoded {
     if packet_type == PacketType::Connect {
         return connect::decode_connect(bytes, header_len, minimal, version);
     }
-    decode_body(&mut Reader::new(bytes, header_len, version, packet_type), first)
+    decode_body(&mut Reader::new(bytes, header_len, version, packet_type).with_source(source), first)
 }
 
 /// Decodes the variable header and payload of every packet but CONNECT.
@@ -241,9 +249,7 @@ fn encode_into(packet: &Packet, version: Version, out: &mut Vec<u8>, start: usiz
     let gap = HEADER_ROOM - 1 - length_len;
     out[start + gap] = first;
     out[start + gap + 1..start + HEADER_ROOM].copy_from_slice(&length[..length_len]);
-    if gap > 0 {
-        out.drain(start..start + gap);
-    }
+    primitives::remove_gap(out, start, gap);
     out.extend_from_slice(tail);
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! keep. Every error it builds carries the offset from the first byte of the
 //! packet, the packet type and the version being decoded.
 
+use bytes::Bytes;
+
 use crate::codec::{DecodeError, DecodeErrorKind, EncodeError, Packet, PacketId, PacketType, Version};
 use crate::spec::{v3_1_1, v5, StatementId};
 
@@ -183,8 +185,18 @@ pub(crate) fn end_length_prefix(out: &mut Vec<u8>, mark: usize) -> Result<(), En
     let mut bytes = [0u8; 4];
     let len = varint_bytes(value, &mut bytes);
     out[mark..mark + len].copy_from_slice(&bytes[..len]);
-    out.drain(mark + len..mark + 4);
+    remove_gap(out, mark + len, 4 - len);
     Ok(())
+}
+
+/// Removes `gap` bytes at `at`, moving what follows left (cheaper than
+/// `Vec::drain` for the few bytes a length prefix leaves unused).
+pub(crate) fn remove_gap(out: &mut Vec<u8>, at: usize, gap: usize) {
+    if gap > 0 {
+        let len = out.len();
+        out.copy_within(at + gap..len, at);
+        out.truncate(len - gap);
+    }
 }
 
 /// What a decoder returns: a whole packet and its size, `None` for more
@@ -208,13 +220,33 @@ pub(crate) struct Reader<'a> {
     pub(crate) version: Version,
     /// The packet's type.
     pub(crate) packet_type: PacketType,
+    /// The buffer `packet` was sliced from, when the caller has it as
+    /// [`Bytes`]: the payload is then shared instead of copied.
+    source: Option<&'a Bytes>,
 }
 
 impl<'a> Reader<'a> {
     /// A reader over `packet` positioned at `body_start`, the first byte
     /// after the fixed header.
     pub(crate) fn new(packet: &'a [u8], body_start: usize, version: Version, packet_type: PacketType) -> Reader<'a> {
-        Reader { packet, pos: body_start.min(packet.len()), end: packet.len(), version, packet_type }
+        Reader { packet, pos: body_start.min(packet.len()), end: packet.len(), version, packet_type, source: None }
+    }
+
+    /// Shares payloads with `source`, the buffer whose front is the packet.
+    pub(crate) fn with_source(mut self, source: Option<&'a Bytes>) -> Reader<'a> {
+        self.source = source;
+        self
+    }
+
+    /// Reads everything left as an owned payload: a slice of the source
+    /// buffer when there is one, else a copy.
+    pub(crate) fn rest_bytes(&mut self) -> Bytes {
+        let start = self.pos;
+        let rest = self.rest();
+        match self.source {
+            Some(source) if source.len() >= start + rest.len() => source.slice(start..start + rest.len()),
+            _ => Bytes::copy_from_slice(rest),
+        }
     }
 
     /// A rejection of this packet at `offset`, citing `cite`'s statement for
@@ -403,6 +435,7 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     fn reader(bytes: &[u8], version: Version) -> Reader<'_> {

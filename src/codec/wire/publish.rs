@@ -7,8 +7,6 @@
 //! packet identifier (reason code 0x00, no properties) or after the reason
 //! code (no properties); the encoder uses those short forms whenever it can.
 
-use bytes::Bytes;
-
 use super::primitives::{put_string, put_u16, Cite, Decoded, Reader};
 use super::{properties, reason_code, topic_name};
 use crate::codec::{EncodeError, Packet, PacketType, PropertyContext, PubResponse, Publish, Qos, QosPid, Version};
@@ -32,7 +30,7 @@ pub(super) fn decode_publish(r: &mut Reader<'_>, first: u8) -> Decoded {
     };
     let alias_stands_in = r.version == Version::V5 && properties.topic_alias.is_some();
     let topic = topic_name(r, topic, topic_offset, alias_stands_in)?;
-    let payload = Bytes::copy_from_slice(r.rest());
+    let payload = r.rest_bytes();
     let qos_pid = QosPid::from_parts(qos, packet_id).unwrap_or(QosPid::AtMostOnce);
     r.done(Packet::Publish(Publish { dup, qos_pid, retain, topic, properties, payload }))
 }

@@ -3,6 +3,7 @@
 //! each test reads like a script.
 
 mod connect;
+mod coverage;
 mod delivery;
 mod subscriptions;
 mod v5_properties;

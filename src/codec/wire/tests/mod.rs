@@ -95,3 +95,17 @@ pub(super) fn filter(text: &str) -> TopicFilter {
 pub(super) fn text(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+/// `decode_bytes` gives the same packet as `decode` and shares the PUBLISH payload with its input.
+#[test]
+fn decode_bytes_shares_the_publish_payload() {
+    use crate::codec::{decode, decode_bytes, DecodeOptions, Packet, Version};
+    // PUBLISH QoS 0, topic "a/b", no properties, payload "hello".
+    let buf =
+        bytes::Bytes::from_static(&[0x30, 0x0b, 0x00, 0x03, b'a', b'/', b'b', 0x00, b'h', b'e', b'l', b'l', b'o']);
+    let options = DecodeOptions::new(Version::V5);
+    let shared = decode_bytes(&buf, &options).unwrap().unwrap();
+    assert_eq!(Some(shared.clone()), decode(&buf, &options).unwrap());
+    let Packet::Publish(publish) = shared.0 else { panic!("a PUBLISH") };
+    assert_eq!(publish.payload.as_ptr(), buf[8..].as_ptr(), "the payload points into the input");
+}
