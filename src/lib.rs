@@ -12,6 +12,8 @@
 //!   every statement it checks or fulfils.
 //! - [`io`]: the generic driver that runs a sans-IO server over real (tokio)
 //!   or simulated (turmoil) TCP; the only module that names sockets.
+//! - [`trace`]: the events of a run (packets per endpoint and connection,
+//!   citations, faults, deliveries) and their stable text and JSON-lines forms.
 //! - [`check`]: oracles over what a run produced; statement coverage against
 //!   the catalogue.
 //! - [`cli`]: the `mqttsim` command line (composition only, no protocol logic).
@@ -25,3 +27,4 @@ pub mod codec;
 pub mod io;
 pub mod model;
 pub mod spec;
+pub mod trace;
