@@ -6,6 +6,9 @@
 //!   each one breaks, and a million mutated inputs that must never panic.
 //! - [`real_clients`]: real MQTT clients (mosquitto_pub/sub, paho-mqtt)
 //!   against `mqttsim serve` over loopback TCP.
+//! - [`tidy`]: source checks: no wall clock, unseeded RNG or hash iteration
+//!   in simulated code, every `select!` biased, nothing unfinished.
 
 mod codec;
 mod real_clients;
+mod tidy;
