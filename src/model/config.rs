@@ -68,6 +68,11 @@ pub struct BrokerConfig {
     /// Simultaneous network connections; beyond it CONNECT is refused
     /// (5.0 0x89 Server busy, 3.1.1 0x03 Server unavailable). Default 10,000.
     pub max_connections: usize,
+    /// Sessions kept, online and offline together; a CONNECT that would
+    /// create one more is refused (5.0 0x97 Quota exceeded, 3.1.1 0x03 Server
+    /// unavailable), so persistent sessions cannot grow without bound.
+    /// Default 100,000.
+    pub max_sessions: usize,
     /// Our own cap on outgoing QoS 1/2 messages in flight per session;
     /// the window is min(this, the client's Receive Maximum). Default 32.
     pub max_inflight: u16,
@@ -137,6 +142,7 @@ impl Default for BrokerConfig {
     fn default() -> BrokerConfig {
         BrokerConfig {
             max_connections: 10_000,
+            max_sessions: 100_000,
             max_inflight: 32,
             max_queued_messages_per_session: 1_000,
             max_retained_messages: 10_000,

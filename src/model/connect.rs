@@ -133,6 +133,13 @@ impl Broker {
                 self.cite(at, v3::MQTT_3_1_3_5, v5::MQTT_3_1_3_5, Fulfilled);
             }
         }
+        if !self.sessions.contains_key(&client_id) && self.sessions.len() >= self.config.max_sessions {
+            // A new session would exceed the bound on stored sessions (online and offline).
+            let code =
+                if version == Version::V5 { ReasonCode::QUOTA_EXCEEDED } else { ReasonCode::V3_SERVER_UNAVAILABLE };
+            self.reject_connect(now, at, code);
+            return;
+        }
         if let Err(bad_password) = self.credentials_ok(&connect) {
             self.cite5(at, v5::MQTT_3_1_4_2, Fulfilled);
             let code = match (version, bad_password) {

@@ -147,6 +147,23 @@ fn the_connection_limit_refuses_with_server_busy() {
     assert_eq!(connack.reason_code, ReasonCode::V3_SERVER_UNAVAILABLE);
 }
 
+/// Stored sessions are bounded: a CONNECT that would create one more is refused
+/// (0x97 in 5.0, 0x03 in 3.1.1), while an existing session can still resume.
+#[test]
+fn the_session_limit_refuses_new_sessions_but_resumes_existing_ones() {
+    let mut h = Harness::new(BrokerConfig { max_sessions: 1, ..config() });
+    let (a, connack) = h.connect_with(V3, "a", |c| c.clean_start = false);
+    assert_eq!(connack.reason_code, ReasonCode::V3_ACCEPTED);
+    h.drop_network(a);
+    let (_, connack) = h.connect_with(V5, "b", |_| {});
+    assert_eq!(connack.reason_code, ReasonCode::QUOTA_EXCEEDED);
+    let (_, connack) = h.connect_with(V3, "c", |_| {});
+    assert_eq!(connack.reason_code, ReasonCode::V3_SERVER_UNAVAILABLE);
+    let (_, connack) = h.connect_with(V3, "a", |c| c.clean_start = false);
+    assert_eq!(connack.reason_code, ReasonCode::V3_ACCEPTED);
+    assert!(connack.session_present, "the stored session resumes");
+}
+
 /// A second CONNECT is a protocol violation: 5.0 gets DISCONNECT 0x82, both are closed.
 #[test]
 fn a_second_connect_is_a_protocol_violation() {
