@@ -107,7 +107,7 @@ pub fn decode_all(bytes: &[u8], version: Option<Version>, max_packet_size: Optio
             }
             Ok(None) => {
                 lines.push(format!(
-                    "error: packet {index} (byte {at} of the input) is incomplete: the input ends after {} more bytes",
+                    "error: packet {index} (byte {at} of the input) is incomplete: only {} bytes of it are present",
                     bytes.len() - at
                 ));
                 return (lines, EXIT_VIOLATION);

@@ -94,18 +94,41 @@ impl TryFrom<u8> for Qos {
 
 /// The QoS of a PUBLISH together with its packet identifier: QoS 0 has none,
 /// QoS 1 and 2 always have one.
+///
+/// Serialized as `{"qos": 1, "packet_id": 7}` (no `packet_id` for QoS 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "qos", content = "packet_id")]
+#[serde(into = "QosPidRepr", try_from = "QosPidRepr")]
 pub enum QosPid {
     /// QoS 0, no packet identifier.
-    #[serde(rename = "0")]
     AtMostOnce,
     /// QoS 1 with its packet identifier.
-    #[serde(rename = "1")]
     AtLeastOnce(PacketId),
     /// QoS 2 with its packet identifier.
-    #[serde(rename = "2")]
     ExactlyOnce(PacketId),
+}
+
+/// The serde form of [`QosPid`].
+#[derive(Serialize, Deserialize)]
+struct QosPidRepr {
+    qos: Qos,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    packet_id: Option<PacketId>,
+}
+
+impl From<QosPid> for QosPidRepr {
+    fn from(value: QosPid) -> QosPidRepr {
+        QosPidRepr { qos: value.qos(), packet_id: value.packet_id() }
+    }
+}
+
+impl TryFrom<QosPidRepr> for QosPid {
+    type Error = String;
+    fn try_from(repr: QosPidRepr) -> Result<QosPid, String> {
+        match (repr.qos, repr.packet_id) {
+            (Qos::AtMostOnce, Some(_)) => Err("a QoS 0 PUBLISH has no packet_id".to_owned()),
+            (qos, id) => QosPid::from_parts(qos, id).ok_or_else(|| format!("QoS {} needs a packet_id", qos.as_u8())),
+        }
+    }
 }
 
 impl QosPid {
