@@ -20,6 +20,7 @@ use crate::spec::StatementId;
 
 mod auth;
 mod broker;
+pub mod client;
 mod config;
 mod connect;
 mod connection;
@@ -34,6 +35,7 @@ mod tests;
 
 pub use auth::{AuthStep, Authenticator, ChallengeResponse};
 pub use broker::Broker;
+pub use client::{ClientConfig, ClientEvent, ClientOutput, ModelClient};
 pub use config::{BrokerConfig, Credential, DenyAction, DenyRule, OverlapPolicy, Qos2Forward};
 pub use retained::Retained;
 pub use session::{Delivery, Inflight, InflightState, Message, Session, SubscriptionEntry, NEVER_EXPIRES};
