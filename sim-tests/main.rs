@@ -6,9 +6,12 @@
 //!   each one breaks, and a million mutated inputs that must never panic.
 //! - [`real_clients`]: real MQTT clients (mosquitto_pub/sub, paho-mqtt)
 //!   against `mqttsim serve` over loopback TCP.
+//! - [`testserver`]: real clients (paho-mqtt, mosquitto_pub/sub) against
+//!   `mqttsim serve` with misbehaviours switched on.
 //! - [`tidy`]: source checks: no wall clock, unseeded RNG or hash iteration
 //!   in simulated code, every `select!` biased, nothing unfinished.
 
 mod codec;
 mod real_clients;
+mod testserver;
 mod tidy;

@@ -16,6 +16,8 @@
 //!   citations, faults, deliveries) and their stable text and JSON-lines forms.
 //! - [`check`]: oracles over what a run produced; statement coverage against
 //!   the catalogue.
+//! - [`testserver`]: the test server for client libraries: the model broker
+//!   misbehaving on demand per connection, packet dumps, client checking.
 //! - [`cli`]: the `mqttsim` command line (composition only, no protocol logic).
 //!
 //! Data flows one way: bytes → codec → model → outputs → bytes. Time and
@@ -27,4 +29,5 @@ pub mod codec;
 pub mod io;
 pub mod model;
 pub mod spec;
+pub mod testserver;
 pub mod trace;

@@ -1,4 +1,6 @@
-//! `mqttsim serve`: the model broker over real TCP, for real clients.
+//! `mqttsim serve`: the model broker over real TCP, for real clients, run
+//! as the [test server](crate::testserver): behaviours from the
+//! configuration file, a packet dump, stats and a client-conformance report.
 //!
 //! Runs on a current-thread tokio runtime. One task owns the broker anyway
 //! (it is not `Sync`), so more threads would only add cross-thread wake-ups
@@ -16,8 +18,9 @@ use clap::Args;
 
 use super::{EXIT_OK, EXIT_USAGE};
 use crate::check::{self, Coverage};
-use crate::io::{self, DriverConfig};
-use crate::model::{Broker, BrokerConfig, Citation, CiteKind};
+use crate::io::DriverConfig;
+use crate::model::{BrokerConfig, Citation, CiteKind};
+use crate::testserver::{self, DumpTarget, Finished, RunOptions, TestServer, TestServerConfig};
 
 /// Arguments of `mqttsim serve`.
 #[derive(Debug, Args)]
@@ -31,6 +34,8 @@ pub struct ServeArgs {
     pub port: u16,
     /// Broker configuration as TOML (limits, capabilities, access rules,
     /// credentials); every field is optional. Default: the built-in defaults.
+    /// `[[behaviour]]` tables and a `[testserver]` table configure the test
+    /// server (see docs/test-server.md).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Also write the full coverage report as JSON to FILE when stopping.
@@ -39,13 +44,25 @@ pub struct ServeArgs {
     /// Stop by itself after this many seconds (a bound for scripts and CI).
     #[arg(long, value_name = "N")]
     pub max_runtime_secs: Option<u64>,
+    /// Write every packet as JSON lines: to FILE, or one `conn-N.jsonl` per
+    /// connection when the path is a directory or ends with `/`.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub dump: Option<PathBuf>,
+    /// Print stats when stopping (connections, packets per type and
+    /// direction, violations) and a client-conformance summary.
+    #[arg(long)]
+    pub stats: bool,
+    /// Write the client-conformance report to FILE when stopping: JSON when
+    /// FILE ends in `.json`, text otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// Serves until SIGINT, SIGTERM or the maximum runtime, prints the coverage
 /// summary, and returns the exit code.
 pub fn run(args: &ServeArgs) -> u8 {
     init_logging();
-    let config = match load_config(args.config.as_ref()) {
+    let (config, server_config) = match load_config(args.config.as_ref()) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("mqttsim serve: {message}");
@@ -60,11 +77,15 @@ pub fn run(args: &ServeArgs) -> u8 {
         }
     };
     let mut coverage = Coverage::new();
-    let served = runtime.block_on(serve(args, config, |c: Citation| coverage.record(c.statement, cite_kind(c.kind))));
-    if let Err(message) = served {
-        eprintln!("mqttsim serve: {message}");
-        return EXIT_USAGE;
-    }
+    let served = runtime
+        .block_on(serve(args, config, server_config, |c: Citation| coverage.record(c.statement, cite_kind(c.kind))));
+    let finished = match served {
+        Ok(finished) => finished,
+        Err(message) => {
+            eprintln!("mqttsim serve: {message}");
+            return EXIT_USAGE;
+        }
+    };
 
     let report = coverage.report();
     let mut out = std::io::stdout().lock();
@@ -73,6 +94,26 @@ pub fn run(args: &ServeArgs) -> u8 {
     if let Some(path) = &args.coverage {
         if let Err(e) = std::fs::write(path, report.to_json_pretty() + "\n") {
             eprintln!("mqttsim serve: cannot write the coverage report to {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    let client_report = &finished.report;
+    if args.stats {
+        let _ = out.write_all(finished.stats.to_text().as_bytes());
+        let _ = out.write_all(client_report.to_text().as_bytes());
+        let _ = out.flush();
+    }
+    for error in &finished.dump_errors {
+        eprintln!("mqttsim serve: packet dump: {error}");
+    }
+    if let Some(path) = &args.report {
+        let text = if path.extension().is_some_and(|e| e == "json") {
+            client_report.to_json_pretty() + "\n"
+        } else {
+            client_report.to_text()
+        };
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("mqttsim serve: cannot write the client report to {}: {e}", path.display());
             return EXIT_USAGE;
         }
     }
@@ -97,16 +138,31 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
-fn load_config(path: Option<&PathBuf>) -> Result<BrokerConfig, String> {
+fn load_config(path: Option<&PathBuf>) -> Result<(BrokerConfig, TestServerConfig), String> {
     let Some(path) = path else {
-        return Ok(BrokerConfig::default());
+        return Ok((BrokerConfig::default(), TestServerConfig::default()));
     };
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    BrokerConfig::from_toml_str(&text).map_err(|e| format!("invalid configuration in {}: {e}", path.display()))
+    testserver::split_config(&text).map_err(|e| format!("invalid configuration in {}: {e}", path.display()))
+}
+
+/// `--dump PATH`: a directory (existing, or written with a trailing `/`) gets one file per connection.
+fn dump_target(path: &std::path::Path) -> DumpTarget {
+    let text = path.to_string_lossy();
+    if path.is_dir() || text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR) {
+        DumpTarget::Dir(path.to_path_buf())
+    } else {
+        DumpTarget::File(path.to_path_buf())
+    }
 }
 
 /// Binds, announces the address on stdout, and drives the broker until a stop.
-async fn serve(args: &ServeArgs, config: BrokerConfig, cite: impl FnMut(Citation)) -> Result<(), String> {
+async fn serve(
+    args: &ServeArgs,
+    config: BrokerConfig,
+    server_config: TestServerConfig,
+    cite: impl FnMut(Citation),
+) -> Result<Finished, String> {
     // Signal handlers go in before the address is announced, so a client
     // that stops us right after reading it is handled cleanly.
     let stop = stop_signal(args.max_runtime_secs.map(Duration::from_secs))?;
@@ -124,9 +180,11 @@ async fn serve(args: &ServeArgs, config: BrokerConfig, cite: impl FnMut(Citation
     // backlog) answers the first connections over it with "server busy".
     let driver_config =
         DriverConfig { max_connections: config.max_connections.saturating_add(16), ..DriverConfig::default() };
-    let stopped = io::run(listener, Broker::new(config), driver_config, cite, stop).await;
-    tracing::info!(stats = ?stopped.stats, "stopped");
-    Ok(())
+    let options =
+        RunOptions { driver: driver_config, dump: args.dump.as_deref().map(dump_target), ..RunOptions::default() };
+    let finished = testserver::run(listener, TestServer::new(config, server_config), options, cite, stop).await;
+    tracing::info!(stats = ?finished.driver, "stopped");
+    Ok(finished)
 }
 
 /// Completes on SIGINT, SIGTERM (Unix) or after `max_runtime`, whichever is first.
