@@ -4,6 +4,9 @@
 //! - [`codec`]: the wire format against its contract: seeded round trips of
 //!   random valid packets, a table of malformed packets with the statement
 //!   each one breaks, and a million mutated inputs that must never panic.
+//! - [`conformance`]: the conformance suite against the model broker in
+//!   turmoil, against deliberately wrong servers, and against Mosquitto and
+//!   `mqttsim serve` over loopback TCP.
 //! - [`real_clients`]: real MQTT clients (mosquitto_pub/sub, paho-mqtt)
 //!   against `mqttsim serve` over loopback TCP.
 //! - [`testserver`]: real clients (paho-mqtt, mosquitto_pub/sub) against
@@ -12,6 +15,7 @@
 //!   in simulated code, every `select!` biased, nothing unfinished.
 
 mod codec;
+mod conformance;
 mod real_clients;
 mod testserver;
 mod tidy;

@@ -18,6 +18,8 @@
 //!   the catalogue.
 //! - [`testserver`]: the test server for client libraries: the model broker
 //!   misbehaving on demand per connection, packet dumps, client checking.
+//! - [`conformance`]: statement-tagged scenarios that check a server from
+//!   outside, over real TCP (`mqttsim check`) or inside turmoil.
 //! - [`cli`]: the `mqttsim` command line (composition only, no protocol logic).
 //!
 //! Data flows one way: bytes → codec → model → outputs → bytes. Time and
@@ -26,6 +28,7 @@
 pub mod check;
 pub mod cli;
 pub mod codec;
+pub mod conformance;
 pub mod io;
 pub mod model;
 pub mod spec;

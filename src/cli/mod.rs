@@ -8,6 +8,7 @@
 //! [`EXIT_VIOLATION`] a specification violation or conformance failure,
 //! [`EXIT_USAGE`] unusable input or a harness error.
 
+mod check;
 mod decode;
 mod serve;
 mod statements;
@@ -66,6 +67,23 @@ pub enum Command {
     ///   mqttsim serve --port 1883 --config broker.toml --coverage coverage.json
     #[command(verbatim_doc_comment)]
     Serve(serve::ServeArgs),
+    /// Check a running MQTT server against the specs, statement by statement.
+    ///
+    /// Probes the server's capabilities (5.0 CONNACK properties; whether 3.1.1 and
+    /// 5.0 connect), then runs statement-tagged scenarios concurrently and reports
+    /// pass / fail / skipped per statement, with expected and observed packets for
+    /// each failure. Client ids and topics are unique per run, and retained
+    /// messages the run creates are cleared afterwards.
+    ///
+    /// Exit codes: 0 nothing failed; 1 a statement failed; 2 bad arguments, an
+    /// unreachable server, or scenarios that could not be judged.
+    ///
+    /// Examples:
+    ///   mqttsim check 127.0.0.1:1883
+    ///   mqttsim check broker:1883 --mqtt 5 --only keep-alive
+    ///   mqttsim check 127.0.0.1:1883 --format junit --out conformance.xml
+    #[command(verbatim_doc_comment)]
+    Check(check::CheckArgs),
 }
 
 /// Parses `3.1.1`, `311`, `4`, `5`, `5.0` for `--mqtt`.
@@ -80,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Decode(args) => decode::run(&args),
         Command::Statements(args) => statements::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Check(args) => check::run(&args),
     };
     ExitCode::from(code)
 }

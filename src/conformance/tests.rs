@@ -1,0 +1,56 @@
+//! Unit tests of the runner and the report: verdict aggregation per
+//! statement, and that a simulated run is reproducible.
+
+use super::report::ScenarioResult;
+use super::sim::{check_model, SimOptions};
+use super::{Capabilities, Failure, Outcome, Report, StatementStatus, SuiteOptions};
+use crate::model::BrokerConfig;
+use crate::spec::{v5, Version};
+
+fn result(name: &str, outcome: Outcome) -> ScenarioResult {
+    ScenarioResult {
+        name: name.into(),
+        version: Version::V5,
+        statements: vec![v5::MQTT_3_12_4_1, v5::MQTT_3_1_4_5],
+        outcome,
+        duration_ms: 0,
+    }
+}
+
+/// A failure is charged to the statement it names; a pass of another
+/// scenario does not clear it; an error leaves a statement unjudged.
+#[test]
+fn a_statement_fails_if_any_scenario_fails_on_it() {
+    let failure = Failure { statement: v5::MQTT_3_12_4_1, expected: "PINGRESP".into(), observed: "nothing".into() };
+    let scenarios = vec![
+        result("a", Outcome::Pass),
+        result("b", Outcome::Fail(failure)),
+        result("c", Outcome::Error { message: "refused".into() }),
+    ];
+    let report = Report::new("x".into(), "r".into(), Capabilities::default(), vec![], scenarios, None);
+    let status = |id| report.statements.iter().find(|s| s.statement == id).map(|s| s.status);
+    assert_eq!(status(v5::MQTT_3_12_4_1), Some(StatementStatus::Fail));
+    assert_eq!(status(v5::MQTT_3_1_4_5), Some(StatementStatus::Error));
+    assert_eq!(report.failed_statements(), vec![v5::MQTT_3_12_4_1]);
+    assert!(report.has_failures() && report.has_errors());
+    let failures = &report.statements.iter().find(|s| s.statement == v5::MQTT_3_12_4_1).unwrap().failures;
+    assert_eq!(failures, &vec!["5.0/b: expected PINGRESP; observed nothing".to_string()]);
+}
+
+/// Only skips: the statement is skipped, and nothing failed.
+#[test]
+fn a_statement_with_only_skipped_scenarios_is_skipped() {
+    let scenarios = vec![result("a", Outcome::Skipped { reason: "needs retain".into() })];
+    let report = Report::new("x".into(), "r".into(), Capabilities::default(), vec![], scenarios, None);
+    assert!(report.statements.iter().all(|s| s.status == StatementStatus::Skipped));
+    assert!(!report.has_failures() && !report.has_errors());
+}
+
+/// Two simulated runs with the same seed give the same report.
+#[test]
+fn a_simulated_run_is_reproducible() {
+    let options = || SuiteOptions { run_id: "sim".into(), only: Some("5.0/".into()), ..SuiteOptions::default() };
+    let first = check_model(BrokerConfig::default(), options(), SimOptions::default());
+    let second = check_model(BrokerConfig::default(), options(), SimOptions::default());
+    assert_eq!(first.to_json(), second.to_json());
+}
