@@ -14,6 +14,8 @@
 //!   or simulated (turmoil) TCP; the only module that names sockets.
 //! - [`trace`]: the events of a run (packets per endpoint and connection,
 //!   citations, faults, deliveries) and their stable text and JSON-lines forms.
+//! - [`sim`]: the deterministic simulation: seeded sub-streams, a simulated
+//!   network with fault plans, and a discrete-event world with traces.
 //! - [`check`]: oracles over what a run produced; statement coverage against
 //!   the catalogue.
 //! - [`testserver`]: the test server for client libraries: the model broker
@@ -31,6 +33,7 @@ pub mod codec;
 pub mod conformance;
 pub mod io;
 pub mod model;
+pub mod sim;
 pub mod spec;
 pub mod testserver;
 pub mod trace;

@@ -1,0 +1,32 @@
+//! The deterministic simulation: a seed, named random sub-streams, a
+//! simulated network with faults, and a discrete-event world that hosts the
+//! model broker and sans-IO clients and records everything in a
+//! [`Trace`](crate::trace::Trace).
+//!
+//! Owns: seed handling ([`rng`]), the simulated network ([`net`]), fault
+//! plans as data ([`faults`]), the event queue and hosts ([`world`]), the
+//! hosted-client seam ([`client`]) and scenarios with their safety and
+//! liveness phases ([`scenario`]).
+//!
+//! Must not touch: tokio, wall clocks, unseeded randomness, hash-ordered
+//! iteration, or model internals (only the broker's public API). This is the
+//! fast discrete-event driver: it jumps from one event to the next instead
+//! of stepping a fixed tick, so traces it writes have a tick of zero.
+
+pub mod client;
+pub mod faults;
+pub mod net;
+pub mod rng;
+pub mod scenario;
+pub mod world;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{ClientOut, Command, SimClient};
+pub use faults::{Fault, FaultPlan, FaultStep, Swarm, BROKER};
+pub use net::{LatencyMs, Network, Side};
+pub use rng::SimRng;
+pub use scenario::{Action, ClientSpec, RandomFaults, RunOutcome, Scenario, Step, Verdict};
+pub use world::{Stop, World, WorldConfig};
+

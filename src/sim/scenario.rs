@@ -1,0 +1,349 @@
+//! Scenarios: a world configuration, clients, a fault plan (written or drawn
+//! from the seed) and a script of application steps, run as a safety phase
+//! (until the script's end) followed by a liveness phase (every fault
+//! healed, the system must settle within a bound).
+//!
+//! The checks here are deliberately minimal (client-reported protocol
+//! violations, QoS 2 duplicates, and settling); the oracles over the trace
+//! live in `check`.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::client::Command;
+use super::faults::{FaultPlan, Swarm};
+use super::rng::Stream;
+use super::world::{Delivered, Published, World, WorldConfig};
+use crate::codec::{filter_matches, Qos, ReasonCode, Subscription, SubscriptionOptions, TopicFilter, TopicName};
+use crate::model::{ClientConfig, ModelClient};
+use crate::trace::{Trace, TraceHeader};
+
+/// What a client's application does at a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Connect, and stay connected (reconnecting after a close).
+    Connect,
+    /// Subscribe to `filter` at `qos`.
+    Subscribe {
+        /// The filter.
+        filter: String,
+        /// The maximum QoS.
+        qos: Qos,
+    },
+    /// Unsubscribe from `filter`.
+    Unsubscribe {
+        /// The filter.
+        filter: String,
+    },
+    /// Publish.
+    Publish {
+        /// The topic.
+        topic: String,
+        /// The payload (UTF-8 for readable traces; keep it unique per run).
+        payload: String,
+        /// The QoS.
+        qos: Qos,
+        /// The RETAIN flag.
+        retain: bool,
+    },
+    /// Send DISCONNECT with `reason` and stay disconnected.
+    Disconnect {
+        /// The reason code (5.0; 0x04 keeps the will).
+        reason: u8,
+    },
+    /// Stop reading and sending (the socket stays open).
+    Silence,
+    /// Resume after [`Action::Silence`].
+    Resume,
+}
+
+/// One scripted step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// When, ms.
+    pub at_ms: u64,
+    /// Which client, by name.
+    pub client: String,
+    /// What it does.
+    pub action: Action,
+}
+
+/// A client of a scenario: its endpoint name and its configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSpec {
+    /// The endpoint name in the trace (`client-a`, ...).
+    pub name: String,
+    /// Its configuration.
+    pub config: ClientConfig,
+}
+
+/// Faults drawn from the seed instead of (in addition to) a written plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RandomFaults {
+    /// The swarm parameters; drawn per seed when absent.
+    pub swarm: Option<Swarm>,
+    /// Faults are drawn within `0..until_ms`.
+    pub until_ms: u64,
+}
+
+/// A scenario. See the module documentation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Its name, as `mqttsim sim NAME` takes it.
+    pub name: String,
+    /// The world's configuration.
+    pub world: WorldConfig,
+    /// The clients.
+    pub clients: Vec<ClientSpec>,
+    /// Written faults.
+    pub faults: FaultPlan,
+    /// Faults drawn from the seed.
+    pub random_faults: Option<RandomFaults>,
+    /// The script.
+    pub script: Vec<Step>,
+    /// The safety phase ends here (ms); the liveness phase starts.
+    pub end_ms: u64,
+    /// The liveness phase must settle within this many ms.
+    pub settle_ms: u64,
+    /// The trace's bound.
+    pub max_events: usize,
+}
+
+impl Scenario {
+    /// An empty scenario named `name`: default world, no clients, 60 s of
+    /// safety, 60 s to settle, 1,000,000 trace events at most.
+    pub fn new(name: &str) -> Scenario {
+        Scenario {
+            name: name.to_owned(),
+            world: WorldConfig::default(),
+            clients: Vec::new(),
+            faults: FaultPlan::default(),
+            random_faults: None,
+            script: Vec::new(),
+            end_ms: 60_000,
+            settle_ms: 60_000,
+            max_events: 1_000_000,
+        }
+    }
+
+    /// Adds a client.
+    pub fn client(mut self, name: &str, config: ClientConfig) -> Scenario {
+        self.clients.push(ClientSpec { name: name.to_owned(), config });
+        self
+    }
+
+    /// Adds a step.
+    pub fn step(mut self, at_ms: u64, client: &str, action: Action) -> Scenario {
+        self.script.push(Step { at_ms, client: client.to_owned(), action });
+        self
+    }
+
+    /// Runs the scenario with `seed`.
+    pub fn run(&self, seed: u64) -> RunOutcome {
+        let mut faults = self.faults.clone();
+        let mut swarm = None;
+        if let Some(random) = &self.random_faults {
+            let names: Vec<String> = self.clients.iter().map(|c| c.name.clone()).collect();
+            let mut stream = Stream::new(seed, super::rng::FAULTS);
+            let (drawn, used) = FaultPlan::draw(&mut stream, &names, random.until_ms, random.swarm.clone());
+            faults.steps.extend(drawn.steps);
+            faults = FaultPlan::new(faults.steps);
+            swarm = Some(used);
+        }
+        let config = serde_json::json!({
+            "scenario": self,
+            "sampled": { "swarm": swarm, "faults": faults },
+        });
+        // Tick 0: the discrete-event driver has no fixed step.
+        let header = TraceHeader::new(seed, self.name.clone(), Duration::ZERO, config);
+        let mut world = World::new(self.world.clone(), seed, Trace::new(header, self.max_events));
+        for spec in &self.clients {
+            let persistent = spec.config.is_persistent();
+            world.add_client(&spec.name, Box::new(ModelClient::new(spec.config.clone())), persistent);
+        }
+        for step in &faults.steps {
+            world.schedule_fault(Duration::from_millis(step.at_ms), step.fault.clone());
+        }
+        for step in &self.script {
+            let at = Duration::from_millis(step.at_ms);
+            let Some(i) = world.client_index(&step.client) else {
+                return self.harness(world, format!("step for unknown client {}", step.client));
+            };
+            let version = self.clients[i].config.version;
+            match &step.action {
+                Action::Connect => world.schedule_connect(at, i),
+                Action::Silence => world.schedule_silence(at, i),
+                Action::Resume => world.schedule_resume(at, i),
+                Action::Subscribe { filter, qos } => {
+                    let Ok(filter) = TopicFilter::for_version(filter.clone(), version) else {
+                        return self.harness(world, format!("bad filter {filter}"));
+                    };
+                    let sub = Subscription { filter, options: SubscriptionOptions::qos(*qos) };
+                    world.schedule_command(at, i, Command::Subscribe(vec![sub]));
+                }
+                Action::Unsubscribe { filter } => {
+                    let Ok(filter) = TopicFilter::for_version(filter.clone(), version) else {
+                        return self.harness(world, format!("bad filter {filter}"));
+                    };
+                    world.schedule_command(at, i, Command::Unsubscribe(vec![filter]));
+                }
+                Action::Publish { topic, payload, qos, retain } => {
+                    let Ok(topic) = TopicName::new(topic.clone()) else {
+                        return self.harness(world, format!("bad topic {topic}"));
+                    };
+                    let payload = Bytes::from(payload.clone().into_bytes());
+                    world.schedule_command(at, i, Command::Publish { topic, payload, qos: *qos, retain: *retain });
+                }
+                Action::Disconnect { reason } => {
+                    world.schedule_command(at, i, Command::Disconnect(ReasonCode(*reason)))
+                }
+            }
+        }
+
+        // Safety phase.
+        let end = Duration::from_millis(self.end_ms);
+        world.schedule_mark(end);
+        if !world.run_until(end) {
+            let why = world.stopped().map(|s| s.to_string()).unwrap_or_default();
+            return self.harness(world, why);
+        }
+        let safety = safety_findings(&world);
+        if !safety.is_empty() {
+            return finish(world, Verdict::Safety(safety));
+        }
+
+        // Liveness phase.
+        world.heal_all();
+        let until = end + Duration::from_millis(self.settle_ms);
+        let settled = world.run_until_settled(until, Duration::from_secs(1), |w| liveness_findings(w).is_empty());
+        if let Some(stop) = world.stopped() {
+            let why = stop.to_string();
+            return self.harness(world, why);
+        }
+        let mut safety = safety_findings(&world);
+        if !safety.is_empty() {
+            safety.sort();
+            return finish(world, Verdict::Safety(safety));
+        }
+        if !settled {
+            let findings = liveness_findings(&world);
+            return finish(world, Verdict::Liveness(findings));
+        }
+        finish(world, Verdict::Pass)
+    }
+
+    fn harness(&self, world: World, why: String) -> RunOutcome {
+        finish(world, Verdict::Harness(why))
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Safe and settled.
+    Pass,
+    /// Safety violations.
+    Safety(Vec<String>),
+    /// The system did not settle after every fault healed.
+    Liveness(Vec<String>),
+    /// The harness failed or a bound was hit.
+    Harness(String),
+}
+
+impl Verdict {
+    /// One line: `pass`, `safety: ...`, `liveness: ...` or `harness: ...`.
+    pub fn line(&self) -> String {
+        match self {
+            Verdict::Pass => "pass".to_owned(),
+            Verdict::Safety(v) => format!("safety: {}", v.join("; ")),
+            Verdict::Liveness(v) => format!("liveness: {}", v.join("; ")),
+            Verdict::Harness(why) => format!("harness: {why}"),
+        }
+    }
+}
+
+/// The result of [`Scenario::run`].
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Everything that happened, ending with the verdict line.
+    pub trace: Trace,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What the clients published.
+    pub published: Vec<Published>,
+    /// What the clients' applications received.
+    pub delivered: Vec<Delivered>,
+}
+
+fn finish(mut world: World, verdict: Verdict) -> RunOutcome {
+    world.verdict(&verdict.line());
+    let published = world.published().to_vec();
+    let delivered = world.delivered().to_vec();
+    RunOutcome { trace: world.into_trace(), verdict, published, delivered }
+}
+
+/// Client-reported protocol violations, and a QoS 2 message handed to the
+/// same application twice (payloads are unique per run by convention).
+fn safety_findings(world: &World) -> Vec<String> {
+    let mut out: Vec<String> = world.violations().to_vec();
+    let mut seen = BTreeSet::new();
+    for d in world.delivered() {
+        if d.qos == Qos::ExactlyOnce && !seen.insert((&d.client, &d.topic, &d.payload)) {
+            out.push(format!(
+                "{} received QoS 2 message {:?} on {} twice",
+                d.client,
+                String::from_utf8_lossy(&d.payload),
+                d.topic
+            ));
+        }
+    }
+    out
+}
+
+/// What keeps the world from having settled: a client that should be
+/// connected and is not; a persistent publisher's QoS >= 1 message not
+/// completed; a completed QoS >= 1 message not delivered to a subscriber
+/// whose subscription was known active (and its session unbroken) from
+/// before the publish to now.
+fn liveness_findings(world: &World) -> Vec<String> {
+    let mut out = Vec::new();
+    let names = world.client_names();
+    for (i, name) in names.iter().enumerate() {
+        if world.wants_connected(i) && !world.is_connected(i) {
+            out.push(format!("{name} is not connected"));
+        }
+    }
+    let delivered: BTreeSet<(&str, &str, &[u8])> =
+        world.delivered().iter().map(|d| (d.client.as_str(), d.topic.as_str(), &d.payload[..])).collect();
+    for p in world.published() {
+        if p.qos == Qos::AtMostOnce {
+            continue;
+        }
+        let Some(publisher) = world.client_index(&p.client) else { continue };
+        if p.completed_at.is_none() {
+            if world.is_persistent(publisher) && world.wants_connected(publisher) {
+                out.push(format!("{} publish {} not completed", p.client, p.seq));
+            }
+            continue;
+        }
+        for (j, name) in names.iter().enumerate() {
+            if !world.wants_connected(j) {
+                continue;
+            }
+            let expected = world.subscriptions(j).iter().any(|s| {
+                s.since <= p.at
+                    && s.qos != Qos::AtMostOnce
+                    && !(s.no_local && j == publisher)
+                    && filter_matches(&s.filter, &p.topic)
+            });
+            if expected && !delivered.contains(&(name.as_str(), p.topic.as_str(), &p.payload[..])) {
+                out.push(format!("{name} did not receive {} publish {}", p.client, p.seq));
+            }
+        }
+    }
+    out
+}

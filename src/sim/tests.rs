@@ -1,0 +1,308 @@
+//! Scenario tests of the discrete-event world: determinism, keep-alive
+//! expiry, QoS 2 across partitions, broker restarts, hold and release.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::faults::{Fault, FaultPlan, FaultStep, Swarm};
+use super::net::LatencyMs;
+use super::scenario::{Action, RandomFaults, RunOutcome, Scenario, Verdict};
+use crate::codec::{Packet, Properties, Qos, TopicName, Version, Will};
+use crate::model::ClientConfig;
+use crate::trace::{ClosedBy, Dir, EventKind, Trace};
+
+fn client(id: &str, version: Version, persistent: bool, keep_alive_secs: u16) -> ClientConfig {
+    let mut c = ClientConfig::new(id, version);
+    c.keep_alive_secs = keep_alive_secs;
+    if persistent {
+        c.clean_start = false;
+        c.session_expiry_interval_secs = Some(3_600);
+    }
+    c
+}
+
+fn publish(topic: &str, payload: &str, qos: Qos) -> Action {
+    Action::Publish { topic: topic.to_owned(), payload: payload.to_owned(), qos, retain: false }
+}
+
+fn subscribe(filter: &str, qos: Qos) -> Action {
+    Action::Subscribe { filter: filter.to_owned(), qos }
+}
+
+fn fault(at_ms: u64, fault: Fault) -> FaultStep {
+    FaultStep { at_ms, fault }
+}
+
+fn partition(client: &str) -> Fault {
+    Fault::Partition { a: client.to_owned(), b: "broker".to_owned(), one_way: false }
+}
+
+fn heal(client: &str) -> Fault {
+    Fault::Heal { a: client.to_owned(), b: "broker".to_owned() }
+}
+
+fn deliveries<'a>(outcome: &'a RunOutcome, client: &str, payload: &str) -> Vec<&'a super::world::Delivered> {
+    outcome.delivered.iter().filter(|d| d.client == client && d.payload == payload.as_bytes()).collect()
+}
+
+/// Packets seen by `endpoint` in direction `dir`, with their time and connection.
+fn packets<'a>(trace: &'a Trace, endpoint: &str, dir: Dir) -> Vec<(Duration, u64, &'a Packet)> {
+    trace
+        .events()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Packet { endpoint: ep, conn, dir: d, packet, .. } if ep == endpoint && *d == dir => {
+                Some((e.at, *conn, packet))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Three persistent QoS 2 clients publishing to each other for 60 s under a
+/// fault plan drawn from the seed (every kind on).
+fn fault_heavy() -> Scenario {
+    let names = ["client-a", "client-b", "client-c"];
+    let mut s = Scenario::new("fault-heavy");
+    s.world.latency = LatencyMs { min_ms: 1, max_ms: 20 };
+    s.world.durable_store = true;
+    s.random_faults = Some(RandomFaults { swarm: Some(Swarm::all(5_000)), until_ms: 60_000 });
+    for name in names {
+        s = s.client(name, client(name, Version::V5, true, 10));
+        s = s.step(0, name, Action::Connect).step(10, name, subscribe("t/#", Qos::ExactlyOnce));
+    }
+    for k in 0..30u64 {
+        for (n, name) in names.iter().enumerate() {
+            let qos = [Qos::AtMostOnce, Qos::AtLeastOnce, Qos::ExactlyOnce][(k as usize + n) % 3];
+            s = s.step(
+                500 + k * 2_000 + n as u64 * 7,
+                name,
+                publish(&format!("t/{name}"), &format!("{name}-{k}"), qos),
+            );
+        }
+    }
+    s.end_ms = 60_000;
+    s.settle_ms = 120_000;
+    s
+}
+
+/// Running a fault-heavy scenario twice with the same seed gives the same trace bytes and hash.
+#[test]
+fn the_same_seed_gives_the_same_trace_bytes() {
+    let scenario = fault_heavy();
+    for seed in [0, 1, 2, 3, 42] {
+        let a = scenario.run(seed);
+        let b = scenario.run(seed);
+        assert_eq!(a.trace.render_text(), b.trace.render_text(), "seed {seed}");
+        assert_eq!(a.trace.content_hash(), b.trace.content_hash());
+        assert!(!matches!(a.verdict, Verdict::Harness(_)), "seed {seed}: {:?}", a.verdict);
+    }
+}
+
+/// Different seeds draw different faults and latencies, so their traces differ.
+#[test]
+fn different_seeds_give_different_traces() {
+    let scenario = fault_heavy();
+    let hashes: Vec<_> = (0..4).map(|seed| scenario.run(seed).trace.content_hash()).collect();
+    for i in 0..hashes.len() {
+        for j in i + 1..hashes.len() {
+            assert_ne!(hashes[i], hashes[j], "seeds {i} and {j}");
+        }
+    }
+}
+
+/// The fault-heavy scenario passes (safe and settling) for a handful of seeds.
+#[test]
+fn the_fault_heavy_scenario_is_safe_and_settles() {
+    let scenario = fault_heavy();
+    for seed in 0..8 {
+        let outcome = scenario.run(seed);
+        assert_eq!(outcome.verdict, Verdict::Pass, "seed {seed}");
+    }
+}
+
+fn keep_alive_scenario(version: Version) -> Scenario {
+    let mut a = client("a", version, false, 60);
+    a.will = Some(Will {
+        topic: TopicName::new("will/a").unwrap(),
+        payload: Bytes::from_static(b"a is gone"),
+        qos: Qos::AtLeastOnce,
+        retain: false,
+        properties: Properties::default(),
+    });
+    let mut s = Scenario::new("keep-alive-expiry")
+        .client("client-a", a)
+        .client("client-b", client("b", version, false, 60))
+        .step(0, "client-a", Action::Connect)
+        .step(0, "client-b", Action::Connect)
+        .step(50, "client-b", subscribe("will/#", Qos::AtLeastOnce));
+    s.faults = FaultPlan::new(vec![fault(1_000, partition("client-a"))]);
+    s.end_ms = 100_000;
+    s.settle_ms = 60_000;
+    s
+}
+
+/// A 60 s keep-alive client cut off by a partition is closed by the broker exactly 90 s after its last packet, and its will reaches the subscriber.
+#[test]
+fn keep_alive_expiry_closes_at_one_and_a_half_keep_alive_and_publishes_the_will() {
+    for version in [Version::V3_1_1, Version::V5] {
+        let outcome = keep_alive_scenario(version).run(7);
+        assert_eq!(outcome.verdict, Verdict::Pass);
+        let trace = &outcome.trace;
+        let (_, conn_a, _) = packets(trace, "client-a", Dir::Sent)[0];
+        let last_in =
+            packets(trace, "broker", Dir::Received).into_iter().filter(|(_, c, _)| *c == conn_a).last().unwrap().0;
+        let closed = trace
+            .events()
+            .iter()
+            .find(|e| {
+                matches!(&e.kind, EventKind::Closed { endpoint, conn, by: ClosedBy::Local } if endpoint == "broker" && *conn == conn_a)
+            })
+            .expect("the broker closes client-a's connection")
+            .at;
+        assert_eq!(closed - last_in, Duration::from_secs(90), "{version:?}");
+        let will = deliveries(&outcome, "client-b", "a is gone");
+        assert_eq!(will.len(), 1);
+        assert!(will[0].at >= closed && will[0].at < closed + Duration::from_millis(100));
+    }
+}
+
+/// A partition at each step of a QoS 2 flow: the publisher reconnects with its session, finishes the flow (PUBLISH again with DUP, or PUBREL again) and the subscriber gets the message exactly once.
+#[test]
+fn qos2_survives_a_partition_at_every_step_exactly_once() {
+    // Fixed 10 ms latency: PUBLISH reaches the broker at 1010, PUBREC the
+    // publisher at 1020, PUBREL the broker at 1030, PUBCOMP the publisher at 1040.
+    for (label, cut_ms) in [("after PUBLISH", 1_015), ("after PUBREC", 1_025), ("after PUBREL", 1_035)] {
+        for version in [Version::V3_1_1, Version::V5] {
+            let mut s = Scenario::new("qos2-partition")
+                .client("pub", client("pub", version, true, 5))
+                .client("sub", client("sub", version, true, 5))
+                .step(0, "pub", Action::Connect)
+                .step(0, "sub", Action::Connect)
+                .step(100, "sub", subscribe("q/#", Qos::ExactlyOnce))
+                .step(1_000, "pub", publish("q/x", "exactly-once", Qos::ExactlyOnce));
+            s.world.latency = LatencyMs { min_ms: 10, max_ms: 10 };
+            s.faults = FaultPlan::new(vec![fault(cut_ms, partition("pub")), fault(3_000, heal("pub"))]);
+            s.end_ms = 30_000;
+            let outcome = s.run(1);
+            assert_eq!(outcome.verdict, Verdict::Pass, "{label} {version:?}");
+            assert_eq!(deliveries(&outcome, "sub", "exactly-once").len(), 1, "{label} {version:?}");
+            assert!(outcome.published[0].completed_at.is_some(), "{label} {version:?}");
+            let sent = packets(&outcome.trace, "pub", Dir::Sent);
+            let conns: Vec<u64> = sent.iter().map(|(_, c, _)| *c).collect();
+            assert!(conns.iter().any(|c| *c != conns[0]), "{label}: the publisher reconnected");
+            let after_reconnect = sent.iter().filter(|(_, c, _)| *c != conns[0]);
+            let resent = after_reconnect
+                .filter(|(_, _, p)| match (label, p) {
+                    ("after PUBLISH", Packet::Publish(p)) => p.dup,
+                    ("after PUBLISH", _) => false,
+                    (_, Packet::Pubrel(_)) => true,
+                    _ => false,
+                })
+                .count();
+            assert_eq!(resent, 1, "{label} {version:?}: resent once on the new connection");
+        }
+    }
+}
+
+fn restart_scenario(durable: bool) -> Scenario {
+    let mut s = Scenario::new("broker-restart")
+        .client("pub", client("pub", Version::V5, true, 5))
+        .client("sub", client("sub", Version::V5, true, 5))
+        .step(0, "pub", Action::Connect)
+        .step(0, "sub", Action::Connect)
+        .step(50, "sub", subscribe("d/#", Qos::AtLeastOnce))
+        .step(1_000, "pub", publish("d/x", "survives?", Qos::AtLeastOnce));
+    s.world.durable_store = durable;
+    s.faults = FaultPlan::new(vec![
+        // The subscriber's link goes down first, so the message waits unacknowledged in its session.
+        fault(500, partition("sub")),
+        fault(2_000, Fault::CrashBroker),
+        fault(3_000, Fault::RestartBroker),
+        fault(3_500, heal("sub")),
+    ]);
+    s.end_ms = 30_000;
+    s
+}
+
+/// With the durable store, a QoS 1 message unacknowledged at a broker crash is delivered after the restart; without it the session, and the message, are lost.
+#[test]
+fn a_broker_restart_keeps_sessions_only_with_the_durable_store() {
+    let with = restart_scenario(true).run(3);
+    assert_eq!(with.verdict, Verdict::Pass);
+    assert_eq!(deliveries(&with, "sub", "survives?").len(), 1);
+    let connacks = packets(&with.trace, "sub", Dir::Received);
+    let last_connack =
+        connacks.iter().filter_map(|(_, _, p)| if let Packet::Connack(c) = p { Some(c) } else { None }).next_back();
+    assert!(last_connack.unwrap().session_present);
+
+    let without = restart_scenario(false).run(3);
+    assert_eq!(without.verdict, Verdict::Pass);
+    assert!(deliveries(&without, "sub", "survives?").is_empty());
+    let connacks = packets(&without.trace, "sub", Dir::Received);
+    let last_connack =
+        connacks.iter().filter_map(|(_, _, p)| if let Packet::Connack(c) = p { Some(c) } else { None }).next_back();
+    assert!(!last_connack.unwrap().session_present);
+}
+
+/// Holding one publisher's link reorders deliveries between publishers but keeps each publisher's own order.
+#[test]
+fn hold_and_release_keep_per_publisher_order() {
+    let mut s = Scenario::new("hold-release")
+        .client("p1", client("p1", Version::V5, false, 60))
+        .client("p2", client("p2", Version::V5, false, 60))
+        .client("sub", client("sub", Version::V5, false, 60))
+        .step(0, "p1", Action::Connect)
+        .step(0, "p2", Action::Connect)
+        .step(0, "sub", Action::Connect)
+        .step(50, "sub", subscribe("o/#", Qos::AtLeastOnce));
+    for k in 0..5 {
+        s = s.step(1_100 + k * 100, "p1", publish("o/1", &format!("m{k}"), Qos::AtLeastOnce));
+        s = s.step(1_100 + k * 100, "p2", publish("o/2", &format!("n{k}"), Qos::AtLeastOnce));
+    }
+    s.world.latency = LatencyMs { min_ms: 1, max_ms: 40 };
+    s.faults = FaultPlan::new(vec![
+        fault(1_000, Fault::Hold { a: "p1".to_owned(), b: "broker".to_owned() }),
+        fault(3_000, Fault::Release { a: "p1".to_owned(), b: "broker".to_owned() }),
+    ]);
+    s.end_ms = 10_000;
+    for seed in 0..5 {
+        let outcome = s.run(seed);
+        assert_eq!(outcome.verdict, Verdict::Pass);
+        let got: Vec<String> = outcome
+            .delivered
+            .iter()
+            .filter(|d| d.client == "sub")
+            .map(|d| String::from_utf8_lossy(&d.payload).into_owned())
+            .collect();
+        let ms: Vec<&String> = got.iter().filter(|p| p.starts_with('m')).collect();
+        let ns: Vec<&String> = got.iter().filter(|p| p.starts_with('n')).collect();
+        assert_eq!(ms, ["m0", "m1", "m2", "m3", "m4"]);
+        assert_eq!(ns, ["n0", "n1", "n2", "n3", "n4"]);
+        // The held publisher's messages all come after the other's.
+        assert!(got[..5].iter().all(|p| p.starts_with('n')), "{got:?}");
+    }
+}
+
+/// Measures (prints only) the wall time of the keep-alive scenario: 60 s keep-alive, will at 90 s, a broker and two clients.
+#[test]
+fn measure_keep_alive_scenario_wall_time() {
+    let scenario = keep_alive_scenario(Version::V5);
+    let runs = 20;
+    let start = std::time::Instant::now();
+    for seed in 0..runs {
+        let _ = scenario.run(seed);
+    }
+    let per_run = start.elapsed() / runs as u32;
+    let fault_heavy = fault_heavy();
+    let start = std::time::Instant::now();
+    for seed in 0..runs {
+        let _ = fault_heavy.run(seed);
+    }
+    let per_fault_heavy = start.elapsed() / runs as u32;
+    println!(
+        "keep-alive scenario: {per_run:?} per run; fault-heavy 60 s scenario: {per_fault_heavy:?} per seed ({:.0} seeds/s)",
+        1.0 / per_fault_heavy.as_secs_f64()
+    );
+}
