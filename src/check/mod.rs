@@ -11,5 +11,7 @@
 //! call site.
 
 pub mod coverage;
+pub mod history;
 
 pub use coverage::{CiteKind, Coverage, CoverageReport, VersionCoverage};
+pub use history::{check_history, pending_at_end, render_violations, CheckConfig, Violation};

@@ -1,0 +1,550 @@
+//! Hand-built histories: each rule passes on a correct one and fails, with
+//! its statement and event index, on a wrong one.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{check_history, pending_at_end, render_violations, rule, CheckConfig, Violation};
+use crate::codec::{
+    Connack, Connect, Disconnect, Packet, PacketId, Properties, PubResponse, Publish, Qos, QosPid, ReasonCode, Suback,
+    Subscribe, Subscription, SubscriptionOptions, TopicFilter, TopicName, Unsuback, Unsubscribe, Will,
+};
+use crate::spec::{v3_1_1, v5, StatementId, Version};
+use crate::trace::{ClosedBy, Dir, EventKind, Trace, TraceHeader};
+
+/// A trace under construction: every event 10 ms after the previous one.
+struct H {
+    trace: Trace,
+    now: Duration,
+}
+
+fn pid(n: u16) -> PacketId {
+    PacketId::new(n).expect("non-zero")
+}
+
+impl H {
+    fn new() -> H {
+        let header = TraceHeader::new(1, "history-test", Duration::from_millis(1), serde_json::json!({}));
+        H { trace: Trace::new(header, 1000), now: Duration::ZERO }
+    }
+
+    /// Index the next event will get.
+    fn next(&self) -> usize {
+        self.trace.len()
+    }
+
+    fn wait(&mut self, d: Duration) -> &mut H {
+        self.now += d;
+        self
+    }
+
+    fn push(&mut self, kind: EventKind) -> usize {
+        self.now += Duration::from_millis(10);
+        let idx = self.trace.len();
+        self.trace.push(self.now, kind).expect("room and time order");
+        idx
+    }
+
+    fn packet(&mut self, who: &str, conn: u64, dir: Dir, packet: Packet, bytes_len: usize) -> usize {
+        self.push(EventKind::Packet { endpoint: who.to_owned(), conn, dir, packet, bytes_len })
+    }
+
+    fn connect_with(
+        &mut self,
+        who: &str,
+        conn: u64,
+        version: Version,
+        clean: bool,
+        props: Properties,
+        will: Option<Will>,
+    ) {
+        let connect = Connect {
+            version,
+            clean_start: clean,
+            keep_alive_secs: 60,
+            properties: props,
+            client_id: who.to_owned(),
+            will,
+            username: None,
+            password: None,
+        };
+        self.packet(who, conn, Dir::Sent, Packet::Connect(connect), 20);
+    }
+
+    /// CONNECT (5.0, session expiry `expiry` seconds) and CONNACK.
+    fn connect(&mut self, who: &str, conn: u64, clean: bool, expiry: u32, present: bool) -> usize {
+        let props = Properties { session_expiry_interval_secs: Some(expiry), ..Properties::default() };
+        self.connect_with(who, conn, Version::V5, clean, props, None);
+        self.connack(who, conn, present)
+    }
+
+    fn connack(&mut self, who: &str, conn: u64, present: bool) -> usize {
+        let connack =
+            Connack { session_present: present, reason_code: ReasonCode::SUCCESS, properties: Properties::default() };
+        self.packet(who, conn, Dir::Received, Packet::Connack(connack), 5)
+    }
+
+    fn subscribe(&mut self, who: &str, conn: u64, id: u16, filter: &str, qos: Qos) {
+        let subscribe = Subscribe {
+            packet_id: pid(id),
+            properties: Properties::default(),
+            subscriptions: vec![Subscription {
+                filter: TopicFilter::new(filter).expect("valid filter"),
+                options: SubscriptionOptions::qos(qos),
+            }],
+        };
+        self.packet(who, conn, Dir::Sent, Packet::Subscribe(subscribe), 10);
+        let suback = Suback {
+            packet_id: pid(id),
+            properties: Properties::default(),
+            reason_codes: vec![ReasonCode(qos.as_u8())],
+        };
+        self.packet(who, conn, Dir::Received, Packet::Suback(suback), 5);
+    }
+
+    fn unsubscribe(&mut self, who: &str, conn: u64, id: u16, filter: &str) {
+        let filters = vec![TopicFilter::new(filter).expect("valid filter")];
+        let unsubscribe = Unsubscribe { packet_id: pid(id), properties: Properties::default(), filters };
+        self.packet(who, conn, Dir::Sent, Packet::Unsubscribe(unsubscribe), 10);
+        let unsuback = Unsuback { packet_id: pid(id), properties: Properties::default(), reason_codes: vec![] };
+        self.packet(who, conn, Dir::Received, Packet::Unsuback(unsuback), 5);
+    }
+
+    fn publish_packet(qos: Qos, id: u16, topic: &str, payload: &str, retain: bool, props: Properties) -> Publish {
+        Publish {
+            dup: false,
+            qos_pid: QosPid::from_parts(qos, PacketId::new(id)).expect("pid for QoS > 0"),
+            retain,
+            topic: TopicName::new(topic).expect("valid topic"),
+            properties: props,
+            payload: Bytes::copy_from_slice(payload.as_bytes()),
+        }
+    }
+
+    /// A PUBLISH the client sends and, for QoS ≥ 1, the broker's PUBACK/PUBREC.
+    // A test script step: every argument is one field of the packet.
+    #[allow(clippy::too_many_arguments)]
+    fn publish_with(
+        &mut self,
+        who: &str,
+        conn: u64,
+        qos: Qos,
+        id: u16,
+        topic: &str,
+        payload: &str,
+        retain: bool,
+        props: Properties,
+    ) -> usize {
+        let publish = H::publish_packet(qos, id, topic, payload, retain, props);
+        let sent = self.packet(who, conn, Dir::Sent, Packet::Publish(publish), 20);
+        match qos {
+            Qos::AtMostOnce => {}
+            Qos::AtLeastOnce => {
+                self.packet(who, conn, Dir::Received, Packet::Puback(PubResponse::new(pid(id))), 4);
+            }
+            Qos::ExactlyOnce => {
+                self.packet(who, conn, Dir::Received, Packet::Pubrec(PubResponse::new(pid(id))), 4);
+            }
+        }
+        sent
+    }
+
+    fn publish(&mut self, who: &str, conn: u64, qos: Qos, id: u16, topic: &str, payload: &str) -> usize {
+        self.publish_with(who, conn, qos, id, topic, payload, false, Properties::default())
+    }
+
+    /// A PUBLISH the client receives (of `bytes_len` bytes), then the delivery to its application.
+    /// Returns the PUBLISH's index.
+    // A test script step: every argument is one field of the packet.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_sized(
+        &mut self,
+        who: &str,
+        conn: u64,
+        qos: Qos,
+        topic: &str,
+        payload: &str,
+        retain: bool,
+        bytes_len: usize,
+    ) -> usize {
+        let publish = H::publish_packet(qos, 9, topic, payload, retain, Properties::default());
+        let idx = self.packet(who, conn, Dir::Received, Packet::Publish(publish), bytes_len);
+        self.push(EventKind::Delivery {
+            client: who.to_owned(),
+            topic: topic.to_owned(),
+            qos: qos.as_u8(),
+            retain,
+            payload: Bytes::copy_from_slice(payload.as_bytes()),
+            publisher_seq: None,
+        });
+        idx
+    }
+
+    fn deliver(&mut self, who: &str, conn: u64, qos: Qos, topic: &str, payload: &str) -> usize {
+        self.deliver_sized(who, conn, qos, topic, payload, false, 20)
+    }
+
+    fn deliver_retained(&mut self, who: &str, conn: u64, qos: Qos, topic: &str, payload: &str) -> usize {
+        self.deliver_sized(who, conn, qos, topic, payload, true, 20)
+    }
+
+    fn disconnect(&mut self, who: &str, conn: u64) {
+        self.packet(who, conn, Dir::Sent, Packet::Disconnect(Disconnect::default()), 2);
+        self.close(who, conn, ClosedBy::Local);
+    }
+
+    fn close(&mut self, who: &str, conn: u64, by: ClosedBy) -> usize {
+        self.push(EventKind::Closed { endpoint: who.to_owned(), conn, by })
+    }
+
+    fn check(&self) -> Vec<Violation> {
+        check_history(&self.trace, &CheckConfig::default())
+    }
+
+    fn pending(&self) -> Vec<Violation> {
+        pending_at_end(&self.trace, &CheckConfig::default())
+    }
+}
+
+/// Asserts exactly one violation, of `rule` citing `statement` at `event_index`.
+#[track_caller]
+fn assert_one(violations: &[Violation], rule: &str, statement: StatementId, event_index: usize) {
+    assert_eq!(violations.len(), 1, "{}", render_violations(violations));
+    let v = &violations[0];
+    assert_eq!((v.rule, v.statement, v.event_index), (rule, Some(statement), event_index), "{v}");
+}
+
+#[track_caller]
+fn assert_clean(violations: &[Violation]) {
+    assert!(violations.is_empty(), "{}", render_violations(violations));
+}
+
+/// A subscriber `sub` (5.0, persistent) subscribed to `a/#` at `qos`, and a publisher `pub`.
+fn pair(qos: Qos) -> H {
+    let mut h = H::new();
+    h.connect("sub", 1, true, 300, false);
+    h.subscribe("sub", 1, 1, "a/#", qos);
+    h.connect("pub", 1, true, 0, false);
+    h
+}
+
+/// A QoS 2 message delivered once passes; the same message delivered twice breaks exactly-once.
+#[test]
+fn a_qos2_message_delivered_twice_breaks_exactly_once() {
+    let mut h = pair(Qos::ExactlyOnce);
+    h.publish("pub", 1, Qos::ExactlyOnce, 1, "a/b", "m1");
+    h.deliver("sub", 1, Qos::ExactlyOnce, "a/b", "m1");
+    assert_clean(&h.check());
+    assert_clean(&h.pending());
+
+    let second = h.deliver("sub", 1, Qos::ExactlyOnce, "a/b", "m1");
+    assert_one(&h.check(), rule::QOS2_EXACTLY_ONCE, v5::MQTT_4_3_3_10, second);
+}
+
+/// A QoS 0 message delivered twice through one subscription breaks at-most-once; once is fine.
+#[test]
+fn a_qos0_message_delivered_twice_breaks_at_most_once() {
+    let mut h = pair(Qos::AtMostOnce);
+    h.publish("pub", 1, Qos::AtMostOnce, 0, "a/b", "m1");
+    h.deliver("sub", 1, Qos::AtMostOnce, "a/b", "m1");
+    assert_clean(&h.check());
+    let second = h.deliver("sub", 1, Qos::AtMostOnce, "a/b", "m1");
+    assert_one(&h.check(), rule::QOS0_AT_MOST_ONCE, v5::MQTT_4_3_1_1, second);
+}
+
+/// A QoS 1 message published while a persistent subscriber was away must reach it after it resumes.
+fn lost_across_reconnect(deliver_first: bool) -> (H, usize) {
+    let mut h = pair(Qos::AtLeastOnce);
+    h.close("sub", 1, ClosedBy::Network);
+    h.publish("pub", 1, Qos::AtLeastOnce, 1, "a/b", "m1");
+    h.connect("sub", 2, false, 300, true);
+    if deliver_first {
+        h.deliver("sub", 2, Qos::AtLeastOnce, "a/b", "m1");
+    }
+    h.publish("pub", 1, Qos::AtLeastOnce, 2, "a/b", "m2");
+    let m2 = h.deliver("sub", 2, Qos::AtLeastOnce, "a/b", "m2");
+    (h, m2)
+}
+
+/// Losing an acknowledged QoS 1 message across a reconnect of a persistent session is caught when a later one arrives.
+#[test]
+fn a_qos1_message_lost_across_a_persistent_reconnect_is_caught() {
+    let (ok, _) = lost_across_reconnect(true);
+    assert_clean(&ok.check());
+    assert_clean(&ok.pending());
+
+    let (lost, m2) = lost_across_reconnect(false);
+    assert_one(&lost.check(), rule::QOS1_AT_LEAST_ONCE, v5::MQTT_3_1_2_23, m2);
+}
+
+/// An acknowledged QoS 1 message never delivered is pending at the end, but is excused by a non-durable broker crash.
+#[test]
+fn an_undelivered_acknowledged_message_is_pending_at_the_end() {
+    let mut h = pair(Qos::AtLeastOnce);
+    h.publish("pub", 1, Qos::AtLeastOnce, 1, "a/b", "m1");
+    let ack = h.next() - 1;
+    assert_clean(&h.check());
+    assert_one(&h.pending(), rule::PENDING_DELIVERY, v5::MQTT_4_5_0_1, ack);
+
+    h.push(EventKind::Fault { description: "crash broker".to_owned() });
+    assert_clean(&h.pending());
+    let durable = CheckConfig { durable_broker: true, ..CheckConfig::default() };
+    assert_eq!(pending_at_end(&h.trace, &durable).len(), 1);
+}
+
+/// One publisher's messages on one topic at one QoS must reach a subscriber in publish order.
+#[test]
+fn messages_delivered_out_of_publish_order_are_caught() {
+    let mut h = pair(Qos::AtLeastOnce);
+    h.publish("pub", 1, Qos::AtLeastOnce, 1, "a/b", "m1");
+    h.publish("pub", 1, Qos::AtLeastOnce, 2, "a/b", "m2");
+    let mut ok = H { trace: h.trace.clone(), now: h.now };
+    ok.deliver("sub", 1, Qos::AtLeastOnce, "a/b", "m1");
+    ok.deliver("sub", 1, Qos::AtLeastOnce, "a/b", "m2");
+    assert_clean(&ok.check());
+
+    h.deliver("sub", 1, Qos::AtLeastOnce, "a/b", "m2");
+    let late = h.deliver("sub", 1, Qos::AtLeastOnce, "a/b", "m1");
+    assert_one(&h.check(), rule::ORDER, v5::MQTT_4_6_0_5, late);
+}
+
+/// Messages on different topics carry no order between them.
+#[test]
+fn messages_on_different_topics_may_arrive_in_any_order() {
+    let mut h = pair(Qos::AtLeastOnce);
+    h.publish("pub", 1, Qos::AtLeastOnce, 1, "a/b", "m1");
+    h.publish("pub", 1, Qos::AtLeastOnce, 2, "a/c", "m2");
+    h.deliver("sub", 1, Qos::AtLeastOnce, "a/c", "m2");
+    h.deliver("sub", 1, Qos::AtLeastOnce, "a/b", "m1");
+    assert_clean(&h.check());
+}
+
+/// A 3.1.1 subscriber's ordering violation cites the 3.1.1 statement.
+#[test]
+fn an_ordering_violation_cites_the_subscribers_version() {
+    let mut h = H::new();
+    h.connect_with("sub", 1, Version::V3_1_1, true, Properties::default(), None);
+    h.connack("sub", 1, false);
+    h.subscribe("sub", 1, 1, "a/b", Qos::AtMostOnce);
+    h.connect("pub", 1, true, 0, false);
+    h.publish("pub", 1, Qos::AtMostOnce, 0, "a/b", "m1");
+    h.publish("pub", 1, Qos::AtMostOnce, 0, "a/b", "m2");
+    h.deliver("sub", 1, Qos::AtMostOnce, "a/b", "m2");
+    let late = h.deliver("sub", 1, Qos::AtMostOnce, "a/b", "m1");
+    assert_one(&h.check(), rule::ORDER, v3_1_1::MQTT_4_6_0_6, late);
+}
+
+/// A retained message delivered on subscribe must be the last acknowledged retained publish.
+#[test]
+fn a_stale_retained_message_on_subscribe_is_caught() {
+    let mut h = H::new();
+    h.connect("pub", 1, true, 0, false);
+    h.publish_with("pub", 1, Qos::AtLeastOnce, 1, "r/t", "old", true, Properties::default());
+    h.publish_with("pub", 1, Qos::AtLeastOnce, 2, "r/t", "new", true, Properties::default());
+    h.connect("sub", 1, true, 0, false);
+    h.subscribe("sub", 1, 1, "r/#", Qos::AtLeastOnce);
+    let mut ok = H { trace: h.trace.clone(), now: h.now };
+    ok.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "new");
+    assert_clean(&ok.check());
+
+    let stale = h.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "old");
+    assert_one(&h.check(), rule::RETAINED, v5::MQTT_3_3_1_5, stale);
+}
+
+/// While a retained publish is unacknowledged, either the old or the new value may be delivered on subscribe.
+#[test]
+fn an_in_flight_retained_publish_allows_either_value() {
+    let mut h = H::new();
+    h.connect("pub", 1, true, 0, false);
+    h.publish_with("pub", 1, Qos::AtLeastOnce, 1, "r/t", "old", true, Properties::default());
+    let publish = H::publish_packet(Qos::AtLeastOnce, 2, "r/t", "new", true, Properties::default());
+    h.packet("pub", 1, Dir::Sent, Packet::Publish(publish), 20);
+    h.connect("sub", 1, true, 0, false);
+    h.subscribe("sub", 1, 1, "r/#", Qos::AtLeastOnce);
+    h.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "old");
+    assert_clean(&h.check());
+}
+
+/// A will with the given close; the subscriber listens on `will/#` at QoS 1.
+fn will_history(normal: bool, deliver: bool) -> (H, usize, Option<usize>) {
+    let mut h = H::new();
+    h.connect("sub", 1, true, 0, false);
+    h.subscribe("sub", 1, 1, "will/#", Qos::AtLeastOnce);
+    let will = Will {
+        topic: TopicName::new("will/w").expect("valid"),
+        payload: Bytes::from_static(b"gone"),
+        qos: Qos::AtLeastOnce,
+        retain: false,
+        properties: Properties::default(),
+    };
+    h.connect_with("w", 1, Version::V5, true, Properties::default(), Some(will));
+    h.connack("w", 1, false);
+    let close = if normal {
+        h.disconnect("w", 1);
+        h.next() - 1
+    } else {
+        h.close("w", 1, ClosedBy::Network)
+    };
+    let delivered = deliver.then(|| h.deliver("sub", 1, Qos::AtLeastOnce, "will/w", "gone"));
+    (h, close, delivered)
+}
+
+/// A will delivered after a normal DISCONNECT breaks MQTT-3.14.4-3; after an abnormal close it is right.
+#[test]
+fn a_will_after_a_normal_disconnect_is_caught() {
+    let (ok, _, _) = will_history(false, true);
+    assert_clean(&ok.check());
+    assert_clean(&ok.pending());
+
+    let (wrong, _, delivered) = will_history(true, true);
+    assert_one(&wrong.check(), rule::WILL, v5::MQTT_3_14_4_3, delivered.expect("delivered"));
+}
+
+/// A will due after an abnormal close and never delivered is reported as pending at the close.
+#[test]
+fn a_missing_will_after_an_abnormal_close_is_pending() {
+    let (missing, close, _) = will_history(false, false);
+    assert_clean(&missing.check());
+    assert_one(&missing.pending(), rule::PENDING_WILL, v5::MQTT_3_1_2_8, close);
+
+    let (normal, _, _) = will_history(true, false);
+    assert_clean(&normal.pending());
+}
+
+/// A will published although the session resumed before its will delay passed breaks MQTT-3.1.3-9.
+#[test]
+fn a_will_after_resuming_within_the_will_delay_is_caught() {
+    let mut h = H::new();
+    h.connect("sub", 1, true, 0, false);
+    h.subscribe("sub", 1, 1, "will/#", Qos::AtLeastOnce);
+    let will = Will {
+        topic: TopicName::new("will/w").expect("valid"),
+        payload: Bytes::from_static(b"gone"),
+        qos: Qos::AtLeastOnce,
+        retain: false,
+        properties: Properties { will_delay_interval_secs: Some(60), ..Properties::default() },
+    };
+    let props = Properties { session_expiry_interval_secs: Some(300), ..Properties::default() };
+    h.connect_with("w", 1, Version::V5, true, props.clone(), Some(will));
+    h.connack("w", 1, false);
+    h.close("w", 1, ClosedBy::Network);
+    h.wait(Duration::from_secs(5));
+    h.connect_with("w", 2, Version::V5, false, props, None);
+    h.connack("w", 2, true);
+    h.wait(Duration::from_secs(70));
+    let delivered = h.deliver("sub", 1, Qos::AtLeastOnce, "will/w", "gone");
+    assert_one(&h.check(), rule::WILL, v5::MQTT_3_1_3_9, delivered);
+}
+
+/// Session present must be 0 after clean start 1, and 1 when a persistent session still exists.
+#[test]
+fn a_wrong_session_present_is_caught() {
+    let mut h = H::new();
+    h.connect("c", 1, true, 300, false);
+    h.close("c", 1, ClosedBy::Network);
+    h.connect("c", 2, false, 300, true);
+    assert_clean(&h.check());
+
+    let wrong = h.connect("c", 3, true, 300, true);
+    assert_one(&h.check(), rule::SESSION_PRESENT, v5::MQTT_3_2_2_2, wrong);
+}
+
+/// A 3.1.1 persistent session resumed with session present 0 breaks 3.1.1 MQTT-3.2.2-2; after a clean session 0 is right.
+#[test]
+fn a_lost_3_1_1_session_is_caught_by_session_present() {
+    let mut h = H::new();
+    h.connect_with("c", 1, Version::V3_1_1, true, Properties::default(), None);
+    h.connack("c", 1, false);
+    h.disconnect("c", 1);
+    h.connect_with("c", 2, Version::V3_1_1, false, Properties::default(), None);
+    h.connack("c", 2, false);
+    h.disconnect("c", 2);
+    assert_clean(&h.check());
+
+    h.connect_with("c", 3, Version::V3_1_1, false, Properties::default(), None);
+    let wrong = h.connack("c", 3, false);
+    assert_one(&h.check(), rule::SESSION_PRESENT, v3_1_1::MQTT_3_2_2_2, wrong);
+}
+
+/// A session that expired before the reconnect must not be reported present.
+#[test]
+fn an_expired_session_must_not_be_present() {
+    let mut h = H::new();
+    h.connect("c", 1, true, 10, false);
+    h.close("c", 1, ClosedBy::Network);
+    h.wait(Duration::from_secs(30));
+    let wrong = h.connect("c", 2, false, 10, true);
+    assert_one(&h.check(), rule::SESSION_PRESENT, v5::MQTT_3_2_2_3, wrong);
+}
+
+/// A message delivered to a client with no matching subscription is caught; one after UNSUBACK cites MQTT-3.10.4-2.
+#[test]
+fn a_delivery_without_a_subscription_is_caught() {
+    let mut h = pair(Qos::AtLeastOnce);
+    h.publish("pub", 1, Qos::AtLeastOnce, 1, "x/y", "m1");
+    let stray = h.deliver("sub", 1, Qos::AtLeastOnce, "x/y", "m1");
+    assert_one(&h.check(), rule::NOT_SUBSCRIBED, v5::MQTT_3_3_2_3, stray);
+
+    let mut h = pair(Qos::AtLeastOnce);
+    h.publish("pub", 1, Qos::AtLeastOnce, 1, "a/b", "m1");
+    h.deliver("sub", 1, Qos::AtLeastOnce, "a/b", "m1");
+    h.unsubscribe("sub", 1, 2, "a/#");
+    assert_clean(&h.check());
+    h.publish("pub", 1, Qos::AtLeastOnce, 2, "a/b", "m2");
+    let late = h.deliver("sub", 1, Qos::AtLeastOnce, "a/b", "m2");
+    assert_one(&h.check(), rule::NOT_SUBSCRIBED, v5::MQTT_3_10_4_2, late);
+}
+
+/// A message first sent to a subscriber after its Message Expiry Interval is caught; before it, fine.
+#[test]
+fn a_delivery_after_message_expiry_is_caught() {
+    let mut h = pair(Qos::AtLeastOnce);
+    let props = Properties { message_expiry_interval_secs: Some(10), ..Properties::default() };
+    h.publish_with("pub", 1, Qos::AtLeastOnce, 1, "a/b", "fresh", false, props.clone());
+    h.wait(Duration::from_secs(5));
+    h.deliver("sub", 1, Qos::AtLeastOnce, "a/b", "fresh");
+    assert_clean(&h.check());
+
+    h.publish_with("pub", 1, Qos::AtLeastOnce, 2, "a/b", "stale", false, props);
+    h.wait(Duration::from_secs(20));
+    let late = h.deliver("sub", 1, Qos::AtLeastOnce, "a/b", "stale");
+    assert_one(&h.check(), rule::EXPIRED, v5::MQTT_3_3_2_5, late);
+}
+
+/// A packet larger than the Maximum Packet Size the client declared is caught.
+#[test]
+fn a_delivery_over_the_maximum_packet_size_is_caught() {
+    let mut h = H::new();
+    let props = Properties { maximum_packet_size: Some(64), ..Properties::default() };
+    h.connect_with("sub", 1, Version::V5, true, props, None);
+    h.connack("sub", 1, false);
+    h.subscribe("sub", 1, 1, "a/#", Qos::AtMostOnce);
+    h.connect("pub", 1, true, 0, false);
+    h.publish("pub", 1, Qos::AtMostOnce, 0, "a/b", "small");
+    h.deliver_sized("sub", 1, Qos::AtMostOnce, "a/b", "small", false, 64);
+    assert_clean(&h.check());
+
+    h.publish("pub", 1, Qos::AtMostOnce, 0, "a/b", "big");
+    let big = h.deliver_sized("sub", 1, Qos::AtMostOnce, "a/b", "big", false, 65);
+    assert_one(&h.check(), rule::MAX_PACKET_SIZE, v5::MQTT_3_1_2_24, big);
+}
+
+/// Violations render one line each with time, event, rule and statement, and come in a stable order.
+#[test]
+fn violations_render_one_line_each_in_a_stable_order() {
+    assert_eq!(render_violations(&[]), "no violations\n");
+    let mut h = pair(Qos::ExactlyOnce);
+    h.publish("pub", 1, Qos::ExactlyOnce, 1, "x/y", "m1");
+    h.deliver("sub", 1, Qos::ExactlyOnce, "x/y", "m1");
+    h.deliver("sub", 1, Qos::ExactlyOnce, "x/y", "m1");
+    let violations = h.check();
+    assert_eq!(violations, h.check());
+    let text = render_violations(&violations);
+    assert_eq!(text.lines().count(), violations.len());
+    assert!(violations.windows(2).all(|w| w[0].event_index <= w[1].event_index));
+    assert!(
+        text.lines().next().is_some_and(|l| l.contains("event #") && l.contains("[not-subscribed] 5.0/MQTT-3.3.2-3")),
+        "{text}"
+    );
+}
