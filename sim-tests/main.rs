@@ -7,6 +7,8 @@
 //! - [`conformance`]: the conformance suite against the model broker in
 //!   turmoil, against deliberately wrong servers, and against Mosquitto and
 //!   `mqttsim serve` over loopback TCP.
+//! - [`plugging_in`]: a third-party client (rumqttc) against the model
+//!   broker inside turmoil, through the plug-in seam.
 //! - [`real_clients`]: real MQTT clients (mosquitto_pub/sub, paho-mqtt)
 //!   against `mqttsim serve` over loopback TCP.
 //! - [`testserver`]: real clients (paho-mqtt, mosquitto_pub/sub) against
@@ -16,6 +18,7 @@
 
 mod codec;
 mod conformance;
+mod plugging_in;
 mod real_clients;
 mod testserver;
 mod tidy;

@@ -5,19 +5,22 @@
 //!
 //! Owns: seed handling ([`rng`]), the simulated network ([`net`]), fault
 //! plans as data ([`faults`]), the event queue and hosts ([`world`]), the
-//! hosted-client seam ([`client`]) and scenarios with their safety and
-//! liveness phases ([`scenario`]).
+//! hosted-client seam ([`client`]), scenarios with their safety and
+//! liveness phases ([`scenario`]), and the turmoil world ([`turmoil`]) where
+//! user-supplied async brokers and clients run over simulated TCP.
 //!
-//! Must not touch: tokio, wall clocks, unseeded randomness, hash-ordered
-//! iteration, or model internals (only the broker's public API). This is the
-//! fast discrete-event driver: it jumps from one event to the next instead
-//! of stepping a fixed tick, so traces it writes have a tick of zero.
+//! Must not touch: wall clocks, unseeded randomness, hash-ordered iteration,
+//! or model internals (only the broker's public API). Only [`turmoil`] names
+//! tokio and turmoil. The discrete-event driver jumps from one event to the
+//! next instead of stepping a fixed tick, so traces it writes have a tick of
+//! zero; turmoil runs step a tick chosen per scenario.
 
 pub mod client;
 pub mod faults;
 pub mod net;
 pub mod rng;
 pub mod scenario;
+pub mod turmoil;
 pub mod world;
 
 #[cfg(test)]

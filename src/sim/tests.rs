@@ -284,25 +284,3 @@ fn hold_and_release_keep_per_publisher_order() {
         assert!(got[..5].iter().all(|p| p.starts_with('n')), "{got:?}");
     }
 }
-
-/// Measures (prints only) the wall time of the keep-alive scenario: 60 s keep-alive, will at 90 s, a broker and two clients.
-#[test]
-fn measure_keep_alive_scenario_wall_time() {
-    let scenario = keep_alive_scenario(Version::V5);
-    let runs = 20;
-    let start = std::time::Instant::now();
-    for seed in 0..runs {
-        let _ = scenario.run(seed);
-    }
-    let per_run = start.elapsed() / runs as u32;
-    let fault_heavy = fault_heavy();
-    let start = std::time::Instant::now();
-    for seed in 0..runs {
-        let _ = fault_heavy.run(seed);
-    }
-    let per_fault_heavy = start.elapsed() / runs as u32;
-    println!(
-        "keep-alive scenario: {per_run:?} per run; fault-heavy 60 s scenario: {per_fault_heavy:?} per seed ({:.0} seeds/s)",
-        1.0 / per_fault_heavy.as_secs_f64()
-    );
-}
