@@ -9,7 +9,7 @@
 use bytes::Bytes;
 
 use super::primitives::{put_binary, put_string, put_u16, Cite, Decoded, Reader, CITE_VARINT_NOT_MINIMAL};
-use super::{first_byte_error, properties, reason_code, topic_name};
+use super::{first_byte_error, properties, put_fixed_header, reason_code, topic_name};
 use crate::codec::{
     Connack, Connect, DecodeErrorKind, EncodeError, Packet, PacketType, PropertyContext, Qos, Version, Will,
 };
@@ -205,12 +205,16 @@ pub(super) fn encode_connect(connect: &Connect, out: &mut Vec<u8>) -> Result<(),
     Ok(())
 }
 
-/// Appends CONNACK's variable header.
+/// Appends the whole CONNACK (length computed first, written once).
 pub(super) fn encode_connack(connack: &Connack, version: Version, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    out.push(u8::from(connack.session_present));
-    out.push(connack.reason_code.0);
-    if version == Version::V5 {
-        properties::encode(&connack.properties, out)?;
+    let first = (PacketType::Connack as u8) << 4;
+    let variable = [u8::from(connack.session_present), connack.reason_code.0];
+    if version == Version::V3_1_1 {
+        out.extend_from_slice(&[first, 2, variable[0], variable[1]]);
+        return Ok(());
     }
-    Ok(())
+    let properties_len = properties::block_len(&connack.properties)?;
+    put_fixed_header(out, first, 2 + properties::encoded_len(properties_len))?;
+    out.extend_from_slice(&variable);
+    properties::encode_with_len(&connack.properties, properties_len, out)
 }

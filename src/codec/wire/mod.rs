@@ -93,10 +93,9 @@ fn decode_body(r: &mut Reader<'_>, first: u8) -> Decoded {
         PacketType::Connect => connect::decode_connect_fields(r),
         PacketType::Connack => connect::decode_connack(r),
         PacketType::Publish => publish::decode_publish(r, first),
-        PacketType::Puback => publish::decode_pub_response(r, Packet::Puback),
-        PacketType::Pubrec => publish::decode_pub_response(r, Packet::Pubrec),
-        PacketType::Pubrel => publish::decode_pub_response(r, Packet::Pubrel),
-        PacketType::Pubcomp => publish::decode_pub_response(r, Packet::Pubcomp),
+        PacketType::Puback | PacketType::Pubrec | PacketType::Pubrel | PacketType::Pubcomp => {
+            publish::decode_pub_response(r)
+        }
         PacketType::Subscribe => subscribe::decode_subscribe(r),
         PacketType::Suback => subscribe::decode_suback(r),
         PacketType::Unsubscribe => subscribe::decode_unsubscribe(r),
@@ -209,47 +208,78 @@ pub(crate) fn encode_packet(packet: &Packet, version: Version, out: &mut Vec<u8>
     result
 }
 
-/// Room reserved for the fixed header: the first byte and up to four bytes
-/// of remaining length.
+/// Room reserved for the fixed header of the packets whose length is not
+/// computed in advance (CONNECT and the rare ones): the first byte and up to
+/// four bytes of remaining length.
 const HEADER_ROOM: usize = 5;
 
-/// Writes the fixed header room, the body, then the real fixed header
-/// (moving the body left over the unused room) and the payload tail.
+/// Appends the fixed header: the first byte and the remaining length
+/// `body_len` as a variable byte integer.
+pub(crate) fn put_fixed_header(out: &mut Vec<u8>, first: u8, body_len: usize) -> Result<(), EncodeError> {
+    let remaining = u32::try_from(body_len).ok().filter(|v| *v <= VARINT_MAX).ok_or(EncodeError::TooLarge(body_len))?;
+    let mut header = [first, 0, 0, 0, 0];
+    let mut length = [0u8; 4];
+    let length_len = varint_bytes(remaining, &mut length);
+    header[1..5].copy_from_slice(&length);
+    out.reserve(1 + length_len + body_len);
+    out.extend_from_slice(&header[..1 + length_len]);
+    Ok(())
+}
+
+/// Writes the packet. The frequent packets (PUBLISH, its acknowledgements,
+/// SUBSCRIBE, SUBACK, CONNACK, PINGREQ, PINGRESP) compute their remaining
+/// length first and write every byte once, in place. The others write the
+/// body after [`HEADER_ROOM`] bytes, then the real fixed header, and move
+/// the body left over the unused room.
 fn encode_into(packet: &Packet, version: Version, out: &mut Vec<u8>, start: usize) -> Result<(), EncodeError> {
+    match packet {
+        Packet::Publish(p) => return publish::encode_publish(p, version, out),
+        Packet::Puback(a) | Packet::Pubrec(a) | Packet::Pubrel(a) | Packet::Pubcomp(a) => {
+            return publish::encode_pub_response(a, packet.packet_type(), version, out);
+        }
+        Packet::Connack(c) => return connect::encode_connack(c, version, out),
+        Packet::Subscribe(s) => return subscribe::encode_subscribe(s, version, out),
+        Packet::Suback(s) => return subscribe::encode_suback(s, version, out),
+        Packet::Pingreq | Packet::Pingresp => {
+            out.extend_from_slice(&[(packet.packet_type() as u8) << 4, 0]);
+            return Ok(());
+        }
+        _ => {}
+    }
     if packet.packet_type() == PacketType::Auth && version == Version::V3_1_1 {
         return Err(EncodeError::NotInVersion { packet: PacketType::Auth, version });
     }
     out.extend_from_slice(&[0u8; HEADER_ROOM]);
     let flags = packet.packet_type().required_flags().unwrap_or(0);
-    let mut first = (packet.packet_type() as u8) << 4 | flags;
-    // The payload of PUBLISH is appended after the header instead of being moved.
-    let mut tail: &[u8] = &[];
+    let first = (packet.packet_type() as u8) << 4 | flags;
     match packet {
         Packet::Connect(c) => connect::encode_connect(c, out)?,
-        Packet::Connack(c) => connect::encode_connack(c, version, out)?,
-        Packet::Publish(p) => {
-            first = publish::encode_publish(p, version, out)?;
-            tail = &p.payload;
-        }
-        Packet::Puback(a) | Packet::Pubrec(a) | Packet::Pubrel(a) | Packet::Pubcomp(a) => {
-            publish::encode_pub_response(a, version, out)?;
-        }
-        Packet::Subscribe(s) => subscribe::encode_subscribe(s, version, out)?,
-        Packet::Suback(s) => subscribe::encode_suback(s, version, out)?,
         Packet::Unsubscribe(u) => subscribe::encode_unsubscribe(u, version, out)?,
         Packet::Unsuback(u) => subscribe::encode_unsuback(u, version, out)?,
-        Packet::Pingreq | Packet::Pingresp => {}
         Packet::Disconnect(d) => control::encode_disconnect(d, version, out)?,
         Packet::Auth(a) => control::encode_auth(a, out)?,
+        // Written above.
+        Packet::Publish(_)
+        | Packet::Puback(_)
+        | Packet::Pubrec(_)
+        | Packet::Pubrel(_)
+        | Packet::Pubcomp(_)
+        | Packet::Connack(_)
+        | Packet::Subscribe(_)
+        | Packet::Suback(_)
+        | Packet::Pingreq
+        | Packet::Pingresp => {}
     }
-    let body_len = out.len() - start - HEADER_ROOM + tail.len();
+    let body_len = out.len() - start - HEADER_ROOM;
     let remaining = u32::try_from(body_len).ok().filter(|v| *v <= VARINT_MAX).ok_or(EncodeError::TooLarge(body_len))?;
     let mut length = [0u8; 4];
     let length_len = varint_bytes(remaining, &mut length);
     let gap = HEADER_ROOM - 1 - length_len;
     out[start + gap] = first;
     out[start + gap + 1..start + HEADER_ROOM].copy_from_slice(&length[..length_len]);
-    primitives::remove_gap(out, start, gap);
-    out.extend_from_slice(tail);
+    if gap > 0 {
+        out.copy_within(start + gap.., start);
+        out.truncate(out.len() - gap);
+    }
     Ok(())
 }

@@ -11,8 +11,7 @@
 use bytes::Bytes;
 
 use super::primitives::{
-    begin_length_prefix, end_length_prefix, find_wildcard, put_binary, put_string, put_u16, put_u32, put_varint, Cite,
-    Reader,
+    find_wildcard, put_binary, put_string, put_u16, put_u32, put_varint, varint_len, Cite, Reader, VARINT_MAX,
 };
 use crate::codec::{DecodeError, DecodeErrorKind, EncodeError, PacketType, Properties, PropertyContext, PropertyId};
 use crate::spec::{v3_1_1, v5};
@@ -26,19 +25,30 @@ pub(crate) const CITE_EMPTY_TOPIC: Cite = Cite::both(v3_1_1::MQTT_4_7_3_1, v5::M
 
 /// Reads a property length and the properties it covers, for `context`.
 pub(crate) fn decode(r: &mut Reader<'_>, context: PropertyContext) -> Result<Properties, DecodeError> {
+    let mut properties = Properties::default();
+    decode_into(r, context, &mut properties)?;
+    Ok(properties)
+}
+
+/// Like [`decode`], but into `properties` (empty on entry), which can then
+/// sit where the packet is built instead of being moved there.
+pub(crate) fn decode_into(
+    r: &mut Reader<'_>,
+    context: PropertyContext,
+    properties: &mut Properties,
+) -> Result<(), DecodeError> {
     let start = r.pos();
     let length = r.varint("property length")? as usize;
     if length > r.left() {
         return Err(r.error(DecodeErrorKind::PropertyLengthOverrun { length }, start, Cite::NONE));
     }
-    let mut properties = Properties::default();
     if length == 0 {
-        return Ok(properties);
+        return Ok(());
     }
     let previous = r.narrow_end(r.pos() + length);
-    let result = decode_block(r, context, &mut properties);
+    let result = decode_block(r, context, properties);
     r.restore_end(previous);
-    result.map(|()| properties)
+    result
 }
 
 /// Reads properties until the end of the (narrowed) region.
@@ -175,10 +185,143 @@ fn decode_value(r: &mut Reader<'_>, property: PropertyId, p: &mut Properties) ->
 }
 
 /// Appends the property length and the properties, in canonical order.
+///
+/// The length is computed first ([`block_len`]) and written once, so no
+/// byte is moved afterwards; an empty block is the single byte 0.
 pub(crate) fn encode(properties: &Properties, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let mark = begin_length_prefix(out);
-    encode_block(properties, out)?;
-    end_length_prefix(out, mark)
+    let len = block_len(properties)?;
+    encode_with_len(properties, len, out)
+}
+
+/// Appends a property block whose content length `len` was computed by
+/// [`block_len`].
+pub(crate) fn encode_with_len(properties: &Properties, len: usize, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    if len == 0 {
+        out.push(0);
+        return Ok(());
+    }
+    let value = u32::try_from(len).ok().filter(|v| *v <= VARINT_MAX).ok_or(EncodeError::TooLarge(len))?;
+    put_varint(out, value, "property length")?;
+    out.reserve(len);
+    encode_block(properties, out)
+}
+
+/// The size of a property block with its length prefix, for content length `len`.
+pub(crate) fn encoded_len(len: usize) -> usize {
+    varint_len(len) + len
+}
+
+/// The length of an optional string or binary property: identifier, two-byte length, data.
+fn field_len(value: Option<&[u8]>) -> usize {
+    value.map_or(0, |v| 3 + v.len())
+}
+
+/// The content length of the property block (without its length prefix):
+/// 0 when no property is set. Fails as encoding would, on the first field
+/// that cannot be encoded (a string or binary over 65,535 bytes, a
+/// subscription identifier above the variable byte integer range).
+///
+/// Every field is read once, without early exits, so that the common empty
+/// case costs a few independent loads and no mispredicted branches.
+pub(crate) fn block_len(properties: &Properties) -> Result<usize, EncodeError> {
+    let Properties {
+        payload_format_indicator,
+        message_expiry_interval_secs,
+        content_type,
+        response_topic,
+        correlation_data,
+        subscription_identifiers,
+        session_expiry_interval_secs,
+        assigned_client_identifier,
+        server_keep_alive_secs,
+        authentication_method,
+        authentication_data,
+        request_problem_information,
+        will_delay_interval_secs,
+        request_response_information,
+        response_information,
+        server_reference,
+        reason_string,
+        receive_maximum,
+        topic_alias_maximum,
+        topic_alias,
+        maximum_qos,
+        retain_available,
+        user_properties,
+        maximum_packet_size,
+        wildcard_subscription_available,
+        subscription_identifier_available,
+        shared_subscription_available,
+    } = properties;
+    let bytes = 2
+        * (usize::from(payload_format_indicator.is_some())
+            + usize::from(request_problem_information.is_some())
+            + usize::from(request_response_information.is_some())
+            + usize::from(maximum_qos.is_some())
+            + usize::from(retain_available.is_some())
+            + usize::from(wildcard_subscription_available.is_some())
+            + usize::from(subscription_identifier_available.is_some())
+            + usize::from(shared_subscription_available.is_some()));
+    let u16s = 3
+        * (usize::from(server_keep_alive_secs.is_some())
+            + usize::from(receive_maximum.is_some())
+            + usize::from(topic_alias_maximum.is_some())
+            + usize::from(topic_alias.is_some()));
+    let u32s = 5
+        * (usize::from(message_expiry_interval_secs.is_some())
+            + usize::from(session_expiry_interval_secs.is_some())
+            + usize::from(will_delay_interval_secs.is_some())
+            + usize::from(maximum_packet_size.is_some()));
+    let strings = [
+        content_type,
+        response_topic,
+        assigned_client_identifier,
+        authentication_method,
+        response_information,
+        server_reference,
+        reason_string,
+    ];
+    let mut long = 0;
+    let mut fields = 0;
+    for s in strings {
+        let len = s.as_deref().map_or(0, str::len);
+        long |= len;
+        fields += field_len(s.as_deref().map(str::as_bytes));
+    }
+    for b in [correlation_data, authentication_data] {
+        let len = b.as_deref().map_or(0, <[u8]>::len);
+        long |= len;
+        fields += field_len(b.as_deref());
+    }
+    let mut total = bytes + u16s + u32s + fields;
+    if !subscription_identifiers.is_empty() || !user_properties.is_empty() {
+        for id in subscription_identifiers {
+            if *id > VARINT_MAX {
+                // Reported in encoding order, after any earlier field's error.
+                return first_error(properties);
+            }
+            total += 1 + varint_len(*id as usize);
+        }
+        for (key, value) in user_properties {
+            long |= key.len() | value.len();
+            total += 5 + key.len() + value.len();
+        }
+    }
+    if long > usize::from(u16::MAX) {
+        return first_error(properties);
+    }
+    Ok(total)
+}
+
+/// The error encoding `properties` fails with (slow path: encodes into a
+/// scratch buffer, which stops at the first field in encoding order that
+/// cannot be encoded).
+#[cold]
+fn first_error(properties: &Properties) -> Result<usize, EncodeError> {
+    let mut scratch = Vec::new();
+    encode_block(properties, &mut scratch)?;
+    // Every field fits: the total is simply what was written.
+    Ok(scratch.len())
 }
 
 /// Appends one byte-valued property.

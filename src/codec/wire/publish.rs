@@ -8,7 +8,7 @@
 //! code (no properties); the encoder uses those short forms whenever it can.
 
 use super::primitives::{put_string, put_u16, Cite, Decoded, Reader};
-use super::{properties, reason_code, topic_name};
+use super::{properties, put_fixed_header, reason_code, topic_name};
 use crate::codec::{EncodeError, Packet, PacketType, PropertyContext, PubResponse, Publish, Qos, QosPid, Version};
 use crate::spec::{v3_1_1, v5};
 
@@ -35,9 +35,8 @@ pub(super) fn decode_publish(r: &mut Reader<'_>, first: u8) -> Decoded {
     r.done(Packet::Publish(Publish { dup, qos_pid, retain, topic, properties, payload }))
 }
 
-/// Decodes PUBACK, PUBREC, PUBREL or PUBCOMP; `variant` is the matching
-/// [`Packet`] constructor.
-pub(super) fn decode_pub_response(r: &mut Reader<'_>, variant: fn(PubResponse) -> Packet) -> Decoded {
+/// Decodes PUBACK, PUBREC, PUBREL or PUBCOMP (the reader's packet type).
+pub(super) fn decode_pub_response(r: &mut Reader<'_>) -> Decoded {
     let packet_id = r.packet_id(Cite::both(v3_1_1::MQTT_2_3_1_6, v5::MQTT_2_2_1_5))?;
     let mut response = PubResponse::new(packet_id);
     if r.version == Version::V5 && !r.at_end() {
@@ -49,7 +48,7 @@ pub(super) fn decode_pub_response(r: &mut Reader<'_>, variant: fn(PubResponse) -
         };
         response.reason_code = reason_code(r, cite)?;
         if !r.at_end() {
-            response.properties = properties::decode(r, PropertyContext::Packet(r.packet_type))?;
+            properties::decode_into(r, PropertyContext::Packet(r.packet_type), &mut response.properties)?;
         }
     }
     let detail = match r.version {
@@ -57,12 +56,19 @@ pub(super) fn decode_pub_response(r: &mut Reader<'_>, variant: fn(PubResponse) -
         Version::V5 => "bytes left after the packet identifier, reason code and properties",
     };
     r.finish(detail)?;
-    r.done(variant(response))
+    // Built here, in the result (a constructor passed as a function would
+    // move the whole `Packet` once more).
+    r.done(match r.packet_type {
+        PacketType::Puback => Packet::Puback(response),
+        PacketType::Pubrec => Packet::Pubrec(response),
+        PacketType::Pubrel => Packet::Pubrel(response),
+        _ => Packet::Pubcomp(response),
+    })
 }
 
-/// Appends PUBLISH's variable header (the payload is appended by the
-/// caller) and returns the packet's first byte.
-pub(super) fn encode_publish(publish: &Publish, version: Version, out: &mut Vec<u8>) -> Result<u8, EncodeError> {
+/// Appends the whole PUBLISH: its length is computed first, so every byte
+/// is written once, in place.
+pub(super) fn encode_publish(publish: &Publish, version: Version, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let mut first = (PacketType::Publish as u8) << 4 | publish.qos().as_u8() << 1;
     if publish.dup {
         first |= 0b1000;
@@ -70,33 +76,52 @@ pub(super) fn encode_publish(publish: &Publish, version: Version, out: &mut Vec<
     if publish.retain {
         first |= 0b0001;
     }
-    put_string(out, publish.topic.as_str(), "topic name")?;
-    if let Some(id) = publish.packet_id() {
+    let topic = publish.topic.as_str();
+    if topic.len() > usize::from(u16::MAX) {
+        return Err(EncodeError::FieldTooLong { field: "topic name" });
+    }
+    let packet_id = publish.packet_id();
+    let mut body_len = 2 + topic.len() + if packet_id.is_some() { 2 } else { 0 } + publish.payload.len();
+    let properties_len = if version == Version::V5 { properties::block_len(&publish.properties)? } else { 0 };
+    if version == Version::V5 {
+        body_len += properties::encoded_len(properties_len);
+    }
+    put_fixed_header(out, first, body_len)?;
+    put_string(out, topic, "topic name")?;
+    if let Some(id) = packet_id {
         put_u16(out, id.get());
     }
     if version == Version::V5 {
-        properties::encode(&publish.properties, out)?;
+        properties::encode_with_len(&publish.properties, properties_len, out)?;
     }
-    Ok(first)
+    out.extend_from_slice(&publish.payload);
+    Ok(())
 }
 
-/// Appends the variable header of PUBACK, PUBREC, PUBREL or PUBCOMP, in the
-/// shortest form the version allows.
+/// Appends the whole PUBACK, PUBREC, PUBREL or PUBCOMP (`packet_type`), in
+/// the shortest form the version allows.
 pub(super) fn encode_pub_response(
     response: &PubResponse,
+    packet_type: PacketType,
     version: Version,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    put_u16(out, response.packet_id.get());
-    if version == Version::V5 {
-        let no_properties = response.properties.is_empty();
-        if response.reason_code.is_success() && no_properties {
-            return Ok(());
-        }
-        out.push(response.reason_code.0);
-        if !no_properties {
-            properties::encode(&response.properties, out)?;
-        }
+    let first = (packet_type as u8) << 4 | packet_type.required_flags().unwrap_or(0);
+    let id = response.packet_id.get().to_be_bytes();
+    if version == Version::V3_1_1 {
+        out.extend_from_slice(&[first, 2, id[0], id[1]]);
+        return Ok(());
     }
-    Ok(())
+    let properties_len = properties::block_len(&response.properties)?;
+    if properties_len == 0 {
+        if response.reason_code.is_success() {
+            out.extend_from_slice(&[first, 2, id[0], id[1]]);
+        } else {
+            out.extend_from_slice(&[first, 3, id[0], id[1], response.reason_code.0]);
+        }
+        return Ok(());
+    }
+    put_fixed_header(out, first, 3 + properties::encoded_len(properties_len))?;
+    out.extend_from_slice(&[id[0], id[1], response.reason_code.0]);
+    properties::encode_with_len(&response.properties, properties_len, out)
 }

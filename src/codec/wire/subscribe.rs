@@ -9,10 +9,10 @@
 
 use super::primitives::{put_string, put_u16, Cite, Decoded, Reader};
 use super::publish::CITE_ZERO_ID_REQUEST;
-use super::{properties, reason_code, topic_filter};
+use super::{properties, put_fixed_header, reason_code, topic_filter};
 use crate::codec::{
-    DecodeError, DecodeErrorKind, EncodeError, Packet, Properties, PropertyContext, Qos, RetainHandling, Suback,
-    Subscribe, Subscription, SubscriptionOptions, Unsuback, Unsubscribe, Version,
+    DecodeError, DecodeErrorKind, EncodeError, Packet, PacketType, Properties, PropertyContext, Qos, RetainHandling,
+    Suback, Subscribe, Subscription, SubscriptionOptions, Unsuback, Unsubscribe, Version,
 };
 use crate::spec::{v3_1_1, v5};
 
@@ -122,11 +122,39 @@ pub(super) fn decode_unsuback(r: &mut Reader<'_>) -> Decoded {
     r.done(Packet::Unsuback(unsuback))
 }
 
-/// Appends SUBSCRIBE's variable header and payload.
+/// The content length of the packet's property block in `version` (none in 3.1.1).
+fn properties_len(properties: &Properties, version: Version) -> Result<usize, EncodeError> {
+    if version == Version::V5 {
+        properties::block_len(properties)
+    } else {
+        Ok(0)
+    }
+}
+
+/// The size of the packet's property block with its length prefix in `version`.
+fn properties_size(len: usize, version: Version) -> usize {
+    if version == Version::V5 {
+        properties::encoded_len(len)
+    } else {
+        0
+    }
+}
+
+/// Appends the whole SUBSCRIBE (length computed first, written once).
 pub(super) fn encode_subscribe(subscribe: &Subscribe, version: Version, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let first = (PacketType::Subscribe as u8) << 4 | 0b0010;
+    let properties_len = properties_len(&subscribe.properties, version)?;
+    let mut body_len = 2 + properties_size(properties_len, version);
+    for Subscription { filter, .. } in &subscribe.subscriptions {
+        if filter.as_str().len() > usize::from(u16::MAX) {
+            return Err(EncodeError::FieldTooLong { field: "topic filter" });
+        }
+        body_len += 3 + filter.as_str().len();
+    }
+    put_fixed_header(out, first, body_len)?;
     put_u16(out, subscribe.packet_id.get());
     if version == Version::V5 {
-        properties::encode(&subscribe.properties, out)?;
+        properties::encode_with_len(&subscribe.properties, properties_len, out)?;
     }
     for Subscription { filter, options } in &subscribe.subscriptions {
         put_string(out, filter.as_str(), "topic filter")?;
@@ -141,11 +169,15 @@ pub(super) fn encode_subscribe(subscribe: &Subscribe, version: Version, out: &mu
     Ok(())
 }
 
-/// Appends SUBACK's variable header and return or reason codes.
+/// Appends the whole SUBACK (length computed first, written once).
 pub(super) fn encode_suback(suback: &Suback, version: Version, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let first = (PacketType::Suback as u8) << 4;
+    let properties_len = properties_len(&suback.properties, version)?;
+    let body_len = 2 + properties_size(properties_len, version) + suback.reason_codes.len();
+    put_fixed_header(out, first, body_len)?;
     put_u16(out, suback.packet_id.get());
     if version == Version::V5 {
-        properties::encode(&suback.properties, out)?;
+        properties::encode_with_len(&suback.properties, properties_len, out)?;
     }
     out.extend(suback.reason_codes.iter().map(|code| code.0));
     Ok(())
