@@ -32,4 +32,3 @@ pub use net::{LatencyMs, Network, Side};
 pub use rng::SimRng;
 pub use scenario::{Action, ClientSpec, RandomFaults, RunOutcome, Scenario, Step, Verdict};
 pub use world::{Stop, World, WorldConfig};
-
