@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::auth::{Authenticator, ChallengeResponse};
 use super::config::BrokerConfig;
 use super::connection::{Connection, Phase};
+use super::defects::repair_topic_utf8;
 use super::retained::Retained;
 use super::session::{Message, Session};
 use super::sys::Stats;
@@ -264,8 +265,10 @@ impl Broker {
                 self.cite(at, v3::MQTT_4_1_0_1, v5::MQTT_4_1_0_1, Fulfilled);
             }
         }
+        // Defect: a normal disconnection publishes the will too.
+        let discard_will = normal && !self.config.defects.will_on_normal_disconnect;
         match c.will {
-            Some(_) if normal => {
+            Some(_) if discard_will => {
                 self.cite(at, v3::MQTT_3_1_2_10, v5::MQTT_3_1_2_10, Fulfilled);
                 self.cite(at, v3::MQTT_3_14_4_3, v5::MQTT_3_14_4_3, Fulfilled);
             }
@@ -490,7 +493,12 @@ impl Broker {
         for conn in due {
             let Some(at) = self.at(conn) else { continue };
             let connected = self.connections.get(&conn).is_some_and(|c| c.is_connected());
-            if connected {
+            if connected && self.config.defects.keep_alive_not_enforced {
+                // Defect: the silent client is left connected.
+                if let Some(c) = self.connections.get_mut(&conn) {
+                    c.deadline = None;
+                }
+            } else if connected {
                 self.cite(at, v3::MQTT_3_1_2_24, v5::MQTT_3_1_2_22, Fulfilled);
                 self.disconnect(now, at, ReasonCode::KEEP_ALIVE_TIMEOUT, "keep alive timeout");
             } else {
@@ -632,6 +640,11 @@ impl Server for Broker {
                         self.counters.messages_received += 1;
                     }
                     self.handle_packet(now, conn, packet);
+                }
+                Err(err)
+                    if self.config.defects.accept_malformed_utf8 && repair_topic_utf8(&mut c.buf[consumed..], &err) =>
+                {
+                    // Defect: the ill-formed topic is patched and decoded again.
                 }
                 Err(err) => {
                     self.handle_decode_error(now, conn, err);

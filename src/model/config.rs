@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::defects::Defects;
 use crate::codec::{Qos, TopicFilter, TopicName};
 
 /// When an incoming QoS 2 message is forwarded to subscribers.
@@ -136,6 +137,10 @@ pub struct BrokerConfig {
     /// Secret of the built-in `MQTTSIM-CHALLENGE` enhanced authentication
     /// method; the method is offered only when this is set. Default none.
     pub challenge_secret: Option<String>,
+    /// Deliberate defects for proving that tests can fail; never on by
+    /// default (see [`Defects`]).
+    #[serde(skip_serializing_if = "Defects::is_none")]
+    pub defects: Defects,
 }
 
 impl Default for BrokerConfig {
@@ -170,6 +175,7 @@ impl Default for BrokerConfig {
             connect_timeout_secs: 30,
             citations: true,
             challenge_secret: None,
+            defects: Defects::NONE,
         }
     }
 }

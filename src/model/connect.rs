@@ -328,6 +328,12 @@ impl Broker {
             if let Some(old_at) = self.at(old).filter(|_| old != conn) {
                 self.cite(old_at, v3::MQTT_3_1_4_2, v5::MQTT_3_1_4_3, Fulfilled);
                 self.disconnect(now, old_at, ReasonCode::SESSION_TAKEN_OVER, "session taken over");
+                if self.config.defects.forget_inflight_on_takeover {
+                    // Defect: the messages in flight to the old connection are lost.
+                    if let Some(session) = self.sessions.get_mut(&client_id) {
+                        session.inflight.clear();
+                    }
+                }
             }
         }
         let requested = match version {
@@ -453,7 +459,12 @@ impl Broker {
     fn resend_inflight(&mut self, now: Duration, at: At, client_id: &str) {
         let Some(session) = self.sessions.get(client_id) else { return };
         let inflight: Vec<_> = session.inflight.iter().cloned().collect();
+        let defects = self.config.defects;
         for m in inflight {
+            if m.state == InflightState::AwaitPubcomp && defects.no_pubrel_resend {
+                // Defect: the PUBREL is not resent (and nothing is cited).
+                continue;
+            }
             self.cite(at, v3::MQTT_4_4_0_1, v5::MQTT_4_4_0_1, Fulfilled);
             match m.state {
                 InflightState::AwaitPuback | InflightState::AwaitPubrec => {
@@ -463,7 +474,9 @@ impl Broker {
                         self.cite5(at, v5::MQTT_4_3_3_7, Fulfilled);
                     }
                     self.send_publish(now, at, &m.delivery, Some(m.packet_id), true);
-                    self.cite(at, v3::MQTT_3_3_1_1, v5::MQTT_3_3_1_1, Fulfilled);
+                    if !defects.no_dup_on_resend {
+                        self.cite(at, v3::MQTT_3_3_1_1, v5::MQTT_3_3_1_1, Fulfilled);
+                    }
                     self.cite3(at, v3::MQTT_2_3_1_4, Fulfilled);
                     if m.delivery.shared && m.state == InflightState::AwaitPubrec {
                         self.cite5(at, v5::MQTT_4_8_2_4, Fulfilled);

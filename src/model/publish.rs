@@ -79,18 +79,26 @@ impl Broker {
                     );
                     return;
                 }
-                self.cite5(at, v5::MQTT_3_3_2_12, Checked);
-                let Some(c) = self.connections.get_mut(&conn) else { return };
-                if publish.topic.is_empty() {
-                    match c.aliases_in.get(&alias) {
-                        Some(topic) => publish.topic = topic.clone(),
-                        None => {
-                            self.violation(now, at, None, ReasonCode::PROTOCOL_ERROR, "unknown topic alias");
-                            return;
-                        }
+                if self.config.defects.ignore_topic_alias {
+                    // Defect: the alias is neither recorded nor resolved; a
+                    // PUBLISH with only an alias is dropped silently.
+                    if publish.topic.is_empty() {
+                        return;
                     }
                 } else {
-                    c.aliases_in.insert(alias, publish.topic.clone());
+                    self.cite5(at, v5::MQTT_3_3_2_12, Checked);
+                    let Some(c) = self.connections.get_mut(&conn) else { return };
+                    if publish.topic.is_empty() {
+                        match c.aliases_in.get(&alias) {
+                            Some(topic) => publish.topic = topic.clone(),
+                            None => {
+                                self.violation(now, at, None, ReasonCode::PROTOCOL_ERROR, "unknown topic alias");
+                                return;
+                            }
+                        }
+                    } else {
+                        c.aliases_in.insert(alias, publish.topic.clone());
+                    }
                 }
             } else if publish.topic.is_empty() {
                 self.violation(now, at, None, ReasonCode::PROTOCOL_ERROR, "empty topic without alias");
@@ -333,6 +341,7 @@ impl Broker {
             &message,
             self.config.overlap,
             &mut self.share_cursors,
+            self.config.defects,
         );
         for version in routing.dollar_guarded {
             let statement = if version == Version::V5 { v5::MQTT_4_7_2_1 } else { v3::MQTT_4_7_2_1 };
@@ -345,8 +354,10 @@ impl Broker {
         }
         let matched = !routing.deliveries.is_empty();
         let overlapping = routing.overlapping;
+        let downgraded =
+            self.config.defects.downgrade_overlapping_qos && self.config.overlap == OverlapPolicy::SingleMaxQos;
         for (client_id, delivery) in routing.deliveries {
-            if overlapping > 0 {
+            if overlapping > 0 && !downgraded {
                 self.cite_session(&client_id, Some(v3::MQTT_3_3_5_1), Some(v5::MQTT_3_3_4_2), Fulfilled);
             }
             self.deliver(now, &client_id, delivery, false);
@@ -481,8 +492,10 @@ impl Broker {
                 }
             }
         }
+        // Defect: a resend goes out with DUP 0.
+        let dup_flag = dup && !self.config.defects.no_dup_on_resend;
         let publish = Publish {
-            dup: dup && delivery.qos != Qos::AtMostOnce,
+            dup: dup_flag && delivery.qos != Qos::AtMostOnce,
             qos_pid,
             retain: delivery.retain,
             topic,

@@ -46,6 +46,11 @@ impl Retained {
         self.messages.values().filter(|m| filter.matches(&m.topic) && !m.expired(now)).cloned().collect()
     }
 
+    /// Retained messages whose topic satisfies `matches` that have not expired at `now`.
+    pub(crate) fn matching_by(&self, matches: impl Fn(&str) -> bool, now: Duration) -> Vec<Message> {
+        self.messages.values().filter(|m| matches(m.topic.as_str()) && !m.expired(now)).cloned().collect()
+    }
+
     /// Drops expired messages.
     pub fn prune(&mut self, now: Duration) {
         self.messages.retain(|_, m| !m.expired(now));

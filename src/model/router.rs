@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::config::OverlapPolicy;
+use super::defects::{matches_ignoring_dollar_rule, Defects};
 use super::session::{Delivery, Message, Session, SubscriptionEntry};
 use crate::codec::Qos;
 use crate::spec::Version;
@@ -29,12 +30,14 @@ pub struct Routing {
 ///
 /// `online` says whether a client id is connected: a shared group prefers
 /// connected members, chosen round-robin with `cursors` (per shared filter).
+/// `defects` may break the `$` rule and the QoS of overlapping subscriptions.
 pub fn route(
     sessions: &BTreeMap<String, Session>,
     online: &dyn Fn(&str) -> bool,
     message: &Message,
     policy: OverlapPolicy,
     cursors: &mut BTreeMap<String, usize>,
+    defects: Defects,
 ) -> Routing {
     let mut routing = Routing::default();
     let mut groups: BTreeMap<String, Vec<(&Session, &SubscriptionEntry)>> = BTreeMap::new();
@@ -42,14 +45,21 @@ pub fn route(
         let mut matched: Vec<&SubscriptionEntry> = Vec::new();
         for entry in session.subscriptions.values() {
             let filter = entry.filter.matching_part();
-            if message.topic.is_dollar() && (filter.starts_with('+') || filter.starts_with('#')) {
-                if !routing.dollar_guarded.contains(&session.version) {
-                    routing.dollar_guarded.push(session.version);
+            if defects.dollar_topics_match_wildcards {
+                // Defect: the `$` rule is skipped (and not cited).
+                if !matches_ignoring_dollar_rule(filter, message.topic.as_str()) {
+                    continue;
                 }
-                continue;
-            }
-            if !entry.filter.matches(&message.topic) {
-                continue;
+            } else {
+                if message.topic.is_dollar() && (filter.starts_with('+') || filter.starts_with('#')) {
+                    if !routing.dollar_guarded.contains(&session.version) {
+                        routing.dollar_guarded.push(session.version);
+                    }
+                    continue;
+                }
+                if !entry.filter.matches(&message.topic) {
+                    continue;
+                }
             }
             if entry.filter.shared().is_some() {
                 groups.entry(entry.filter.as_str().to_string()).or_default().push((session, entry));
@@ -69,7 +79,13 @@ pub fn route(
                 if matched.is_empty() {
                     continue;
                 }
-                let granted = matched.iter().map(|e| e.options.qos).max().unwrap_or(Qos::AtMostOnce);
+                let granted = if defects.downgrade_overlapping_qos {
+                    // Defect: the lowest granted QoS instead of the highest.
+                    matched.iter().map(|e| e.options.qos).min()
+                } else {
+                    matched.iter().map(|e| e.options.qos).max()
+                }
+                .unwrap_or(Qos::AtMostOnce);
                 let retain = message.retain && matched.iter().any(|e| e.options.retain_as_published);
                 let ids = matched.iter().filter_map(|e| e.identifier).collect();
                 routing.deliveries.push((session.client_id.clone(), delivery(message, granted, retain, ids, false)));

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::broker::{At, Broker};
+use super::defects::matches_ignoring_dollar_rule;
 use super::session::{Delivery, SubscriptionEntry};
 use super::CiteKind::{Fulfilled, Violated};
 use crate::codec::{Packet, Properties, Qos, ReasonCode, RetainHandling, Suback, Subscribe, Unsuback, Unsubscribe};
@@ -60,7 +61,11 @@ impl Broker {
                 if existed {
                     self.cite(at, v3::MQTT_3_8_4_3, v5::MQTT_3_8_4_3, Fulfilled);
                 }
+                // Defect: retained messages are never sent, and the
+                // statements that send them are not cited.
+                let no_retained = self.config.defects.no_retained_delivery;
                 let send_retained = !shared
+                    && !no_retained
                     && match (at.version, options.retain_handling) {
                         (Version::V3_1_1, _) => true,
                         (Version::V5, RetainHandling::SendAtSubscribe) => {
@@ -80,19 +85,28 @@ impl Broker {
                         }
                     };
                 if send_retained {
-                    let messages = self.retained.matching(&filter, now);
+                    let messages = if self.config.defects.dollar_topics_match_wildcards {
+                        // Defect: the `$` rule (MQTT-4.7.2-1) is skipped.
+                        let part = filter.matching_part();
+                        self.retained.matching_by(|topic| matches_ignoring_dollar_rule(part, topic), now)
+                    } else {
+                        self.retained.matching(&filter, now)
+                    };
                     if !messages.is_empty() {
                         self.cite3(at, v3::MQTT_3_3_1_6, Fulfilled);
                         self.cite3(at, v3::MQTT_3_3_1_8, Fulfilled);
                     }
+                    // Defect: every retained message is delivered twice.
+                    let copies = if self.config.defects.duplicate_retained_delivery { 2 } else { 1 };
                     for message in messages {
-                        retained.push(Delivery {
+                        let delivery = Delivery {
                             qos: message.qos.min(granted),
                             retain: true,
                             subscription_ids: identifier.into_iter().collect(),
                             shared: false,
                             message,
-                        });
+                        };
+                        retained.extend(std::iter::repeat_n(delivery, copies));
                     }
                 }
                 ReasonCode(granted.as_u8())

@@ -4,6 +4,7 @@
 
 mod connect;
 mod coverage;
+mod defects;
 mod delivery;
 mod subscriptions;
 mod v5_properties;
