@@ -22,6 +22,9 @@
 //!   misbehaving on demand per connection, packet dumps, client checking.
 //! - [`conformance`]: statement-tagged scenarios that check a server from
 //!   outside, over real TCP (`mqttsim check`) or inside turmoil.
+//! - [`explore`]: model-based exploration: seeded generated workloads judged
+//!   by the history checkers, parallel sweeps with coverage-guided selection,
+//!   and failures shrunk by delta debugging into `seeds/` files.
 //! - [`cli`]: the `mqttsim` command line (composition only, no protocol logic).
 //!
 //! Data flows one way: bytes → codec → model → outputs → bytes. Time and
@@ -31,6 +34,7 @@ pub mod check;
 pub mod cli;
 pub mod codec;
 pub mod conformance;
+pub mod explore;
 pub mod io;
 pub mod model;
 pub mod sim;

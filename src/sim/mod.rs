@@ -15,6 +15,7 @@
 //! next instead of stepping a fixed tick, so traces it writes have a tick of
 //! zero; turmoil runs step a tick chosen per scenario.
 
+pub mod catalog;
 pub mod client;
 pub mod faults;
 pub mod net;

@@ -3,44 +3,12 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-
-use super::faults::{Fault, FaultPlan, FaultStep, Swarm};
+use super::catalog::{self, client, publish, subscribe, Qos2Cut};
+use super::faults::Swarm;
 use super::net::LatencyMs;
 use super::scenario::{Action, RandomFaults, RunOutcome, Scenario, Verdict};
-use crate::codec::{Packet, Properties, Qos, TopicName, Version, Will};
-use crate::model::ClientConfig;
+use crate::codec::{Packet, Qos, Version};
 use crate::trace::{ClosedBy, Dir, EventKind, Trace};
-
-fn client(id: &str, version: Version, persistent: bool, keep_alive_secs: u16) -> ClientConfig {
-    let mut c = ClientConfig::new(id, version);
-    c.keep_alive_secs = keep_alive_secs;
-    if persistent {
-        c.clean_start = false;
-        c.session_expiry_interval_secs = Some(3_600);
-    }
-    c
-}
-
-fn publish(topic: &str, payload: &str, qos: Qos) -> Action {
-    Action::Publish { topic: topic.to_owned(), payload: payload.to_owned(), qos, retain: false }
-}
-
-fn subscribe(filter: &str, qos: Qos) -> Action {
-    Action::Subscribe { filter: filter.to_owned(), qos }
-}
-
-fn fault(at_ms: u64, fault: Fault) -> FaultStep {
-    FaultStep { at_ms, fault }
-}
-
-fn partition(client: &str) -> Fault {
-    Fault::Partition { a: client.to_owned(), b: "broker".to_owned(), one_way: false }
-}
-
-fn heal(client: &str) -> Fault {
-    Fault::Heal { a: client.to_owned(), b: "broker".to_owned() }
-}
 
 fn deliveries<'a>(outcome: &'a RunOutcome, client: &str, payload: &str) -> Vec<&'a super::world::Delivered> {
     outcome.delivered.iter().filter(|d| d.client == client && d.payload == payload.as_bytes()).collect()
@@ -122,32 +90,11 @@ fn the_fault_heavy_scenario_is_safe_and_settles() {
     }
 }
 
-fn keep_alive_scenario(version: Version) -> Scenario {
-    let mut a = client("a", version, false, 60);
-    a.will = Some(Will {
-        topic: TopicName::new("will/a").unwrap(),
-        payload: Bytes::from_static(b"a is gone"),
-        qos: Qos::AtLeastOnce,
-        retain: false,
-        properties: Properties::default(),
-    });
-    let mut s = Scenario::new("keep-alive-expiry")
-        .client("client-a", a)
-        .client("client-b", client("b", version, false, 60))
-        .step(0, "client-a", Action::Connect)
-        .step(0, "client-b", Action::Connect)
-        .step(50, "client-b", subscribe("will/#", Qos::AtLeastOnce));
-    s.faults = FaultPlan::new(vec![fault(1_000, partition("client-a"))]);
-    s.end_ms = 100_000;
-    s.settle_ms = 60_000;
-    s
-}
-
 /// A 60 s keep-alive client cut off by a partition is closed by the broker exactly 90 s after its last packet, and its will reaches the subscriber.
 #[test]
 fn keep_alive_expiry_closes_at_one_and_a_half_keep_alive_and_publishes_the_will() {
     for version in [Version::V3_1_1, Version::V5] {
-        let outcome = keep_alive_scenario(version).run(7);
+        let outcome = catalog::keep_alive_expiry(version).run(7);
         assert_eq!(outcome.verdict, Verdict::Pass);
         let trace = &outcome.trace;
         let (_, conn_a, _) = packets(trace, "client-a", Dir::Sent)[0];
@@ -171,21 +118,13 @@ fn keep_alive_expiry_closes_at_one_and_a_half_keep_alive_and_publishes_the_will(
 /// A partition at each step of a QoS 2 flow: the publisher reconnects with its session, finishes the flow (PUBLISH again with DUP, or PUBREL again) and the subscriber gets the message exactly once.
 #[test]
 fn qos2_survives_a_partition_at_every_step_exactly_once() {
-    // Fixed 10 ms latency: PUBLISH reaches the broker at 1010, PUBREC the
-    // publisher at 1020, PUBREL the broker at 1030, PUBCOMP the publisher at 1040.
-    for (label, cut_ms) in [("after PUBLISH", 1_015), ("after PUBREC", 1_025), ("after PUBREL", 1_035)] {
+    for (label, cut) in [
+        ("after PUBLISH", Qos2Cut::AfterPublish),
+        ("after PUBREC", Qos2Cut::AfterPubrec),
+        ("after PUBREL", Qos2Cut::AfterPubrel),
+    ] {
         for version in [Version::V3_1_1, Version::V5] {
-            let mut s = Scenario::new("qos2-partition")
-                .client("pub", client("pub", version, true, 5))
-                .client("sub", client("sub", version, true, 5))
-                .step(0, "pub", Action::Connect)
-                .step(0, "sub", Action::Connect)
-                .step(100, "sub", subscribe("q/#", Qos::ExactlyOnce))
-                .step(1_000, "pub", publish("q/x", "exactly-once", Qos::ExactlyOnce));
-            s.world.latency = LatencyMs { min_ms: 10, max_ms: 10 };
-            s.faults = FaultPlan::new(vec![fault(cut_ms, partition("pub")), fault(3_000, heal("pub"))]);
-            s.end_ms = 30_000;
-            let outcome = s.run(1);
+            let outcome = catalog::qos2_partition(version, cut).run(1);
             assert_eq!(outcome.verdict, Verdict::Pass, "{label} {version:?}");
             assert_eq!(deliveries(&outcome, "sub", "exactly-once").len(), 1, "{label} {version:?}");
             assert!(outcome.published[0].completed_at.is_some(), "{label} {version:?}");
@@ -206,30 +145,10 @@ fn qos2_survives_a_partition_at_every_step_exactly_once() {
     }
 }
 
-fn restart_scenario(durable: bool) -> Scenario {
-    let mut s = Scenario::new("broker-restart")
-        .client("pub", client("pub", Version::V5, true, 5))
-        .client("sub", client("sub", Version::V5, true, 5))
-        .step(0, "pub", Action::Connect)
-        .step(0, "sub", Action::Connect)
-        .step(50, "sub", subscribe("d/#", Qos::AtLeastOnce))
-        .step(1_000, "pub", publish("d/x", "survives?", Qos::AtLeastOnce));
-    s.world.durable_store = durable;
-    s.faults = FaultPlan::new(vec![
-        // The subscriber's link goes down first, so the message waits unacknowledged in its session.
-        fault(500, partition("sub")),
-        fault(2_000, Fault::CrashBroker),
-        fault(3_000, Fault::RestartBroker),
-        fault(3_500, heal("sub")),
-    ]);
-    s.end_ms = 30_000;
-    s
-}
-
 /// With the durable store, a QoS 1 message unacknowledged at a broker crash is delivered after the restart; without it the session, and the message, are lost.
 #[test]
 fn a_broker_restart_keeps_sessions_only_with_the_durable_store() {
-    let with = restart_scenario(true).run(3);
+    let with = catalog::broker_restart(Version::V5, true).run(3);
     assert_eq!(with.verdict, Verdict::Pass);
     assert_eq!(deliveries(&with, "sub", "survives?").len(), 1);
     let connacks = packets(&with.trace, "sub", Dir::Received);
@@ -237,7 +156,7 @@ fn a_broker_restart_keeps_sessions_only_with_the_durable_store() {
         connacks.iter().filter_map(|(_, _, p)| if let Packet::Connack(c) = p { Some(c) } else { None }).next_back();
     assert!(last_connack.unwrap().session_present);
 
-    let without = restart_scenario(false).run(3);
+    let without = catalog::broker_restart(Version::V5, false).run(3);
     assert_eq!(without.verdict, Verdict::Pass);
     assert!(deliveries(&without, "sub", "survives?").is_empty());
     let connacks = packets(&without.trace, "sub", Dir::Received);
@@ -249,24 +168,7 @@ fn a_broker_restart_keeps_sessions_only_with_the_durable_store() {
 /// Holding one publisher's link reorders deliveries between publishers but keeps each publisher's own order.
 #[test]
 fn hold_and_release_keep_per_publisher_order() {
-    let mut s = Scenario::new("hold-release")
-        .client("p1", client("p1", Version::V5, false, 60))
-        .client("p2", client("p2", Version::V5, false, 60))
-        .client("sub", client("sub", Version::V5, false, 60))
-        .step(0, "p1", Action::Connect)
-        .step(0, "p2", Action::Connect)
-        .step(0, "sub", Action::Connect)
-        .step(50, "sub", subscribe("o/#", Qos::AtLeastOnce));
-    for k in 0..5 {
-        s = s.step(1_100 + k * 100, "p1", publish("o/1", &format!("m{k}"), Qos::AtLeastOnce));
-        s = s.step(1_100 + k * 100, "p2", publish("o/2", &format!("n{k}"), Qos::AtLeastOnce));
-    }
-    s.world.latency = LatencyMs { min_ms: 1, max_ms: 40 };
-    s.faults = FaultPlan::new(vec![
-        fault(1_000, Fault::Hold { a: "p1".to_owned(), b: "broker".to_owned() }),
-        fault(3_000, Fault::Release { a: "p1".to_owned(), b: "broker".to_owned() }),
-    ]);
-    s.end_ms = 10_000;
+    let s = catalog::hold_release(Version::V5);
     for seed in 0..5 {
         let outcome = s.run(seed);
         assert_eq!(outcome.verdict, Verdict::Pass);
