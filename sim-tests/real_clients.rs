@@ -11,22 +11,22 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 /// The binary under test, built by cargo for this test run.
-const MQTTSIM: &str = env!("CARGO_BIN_EXE_mqttsim");
+pub(crate) const MQTTSIM: &str = env!("CARGO_BIN_EXE_mqttsim");
 
 /// Seconds the client tools wait for a message before giving up (`-W`).
 const CLIENT_WAIT_SECS: &str = "10";
 
 /// A running `mqttsim serve --port 0`, stopped (SIGKILL) when dropped.
-struct Served {
+pub(crate) struct Served {
     child: Child,
     stdout: BufReader<ChildStdout>,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Served {
     /// Starts the server and reads the port from its first line of output.
     /// The read is bounded: the server stops itself after 60 s.
-    fn start(extra: &[&str]) -> Served {
+    pub(crate) fn start(extra: &[&str]) -> Served {
         let mut child = Command::new(MQTTSIM)
             .args(["serve", "--port", "0", "--max-runtime-secs", "60"])
             .args(extra)
@@ -48,7 +48,7 @@ impl Served {
 
     /// Stops the server with SIGTERM and returns the rest of its output and
     /// whether it exited successfully.
-    fn terminate(mut self) -> (String, bool) {
+    pub(crate) fn terminate(mut self) -> (String, bool) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
         assert!(status.success(), "kill -TERM failed");
         let mut rest = String::new();
@@ -74,7 +74,7 @@ fn runs(program: &str, args: &[&str]) -> bool {
 }
 
 /// Fails under CI, skips otherwise, when a tool is missing. Returns whether to go on.
-fn require(present: bool, what: &str, install: &str) -> bool {
+pub(crate) fn require(present: bool, what: &str, install: &str) -> bool {
     if present {
         return true;
     }
@@ -85,7 +85,7 @@ fn require(present: bool, what: &str, install: &str) -> bool {
     false
 }
 
-fn mosquitto_present() -> bool {
+pub(crate) fn mosquitto_present() -> bool {
     require(
         runs("mosquitto_pub", &["--help"]) && runs("mosquitto_sub", &["--help"]) && runs("stdbuf", &["--version"]),
         "mosquitto_pub/mosquitto_sub (and coreutils stdbuf)",

@@ -7,88 +7,35 @@
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mqttsim::codec::{Packet, PacketType};
 use mqttsim::model::{BrokerConfig, ConnectionId};
 use mqttsim::testserver::{self, Control, TestEvent, TestServerConfig};
 
-const MQTTSIM: &str = env!("CARGO_BIN_EXE_mqttsim");
+use crate::real_clients::{mosquitto_present, require, Served, MQTTSIM};
 
-/// A running `mqttsim serve --port 0` with a configuration, killed when dropped.
-struct Served {
-    child: Child,
-    stdout: BufReader<ChildStdout>,
-    port: u16,
+/// Starts `mqttsim serve` (see [`Served`]) with `config` as its TOML configuration.
+fn serve_with(config: &str, extra: &[&str]) -> Served {
+    let path = std::env::temp_dir().join(format!("mqttsim-ts-{}-{}.toml", std::process::id(), unique()));
+    std::fs::write(&path, format!("sys_interval_secs = 0\n{config}")).expect("write config");
+    let mut args = vec!["--config", path.to_str().expect("UTF-8 temp path")];
+    args.extend_from_slice(extra);
+    Served::start(&args)
 }
 
-impl Served {
-    fn start(config: &str, extra: &[&str]) -> Served {
-        let path = std::env::temp_dir().join(format!("mqttsim-ts-{}-{}.toml", std::process::id(), unique()));
-        std::fs::write(&path, format!("sys_interval_secs = 0\n{config}")).expect("write config");
-        let mut child = Command::new(MQTTSIM)
-            .args(["serve", "--port", "0", "--max-runtime-secs", "60", "--config"])
-            .arg(&path)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mqttsim serve");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("first line");
-        let port = line
-            .trim_end()
-            .strip_prefix("listening on 127.0.0.1:")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Served { child, stdout, port }
-    }
-
-    /// SIGTERM, then the rest of stdout.
-    fn terminate(mut self) -> String {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
-        assert!(status.success());
-        let mut rest = String::new();
-        self.stdout.read_to_string(&mut rest).expect("read stdout");
-        assert!(self.child.wait().expect("wait").success(), "serve exits 0:\n{rest}");
-        rest
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// SIGTERM, then the rest of stdout; the server must exit 0.
+fn terminate(served: Served) -> String {
+    let (rest, success) = served.terminate();
+    assert!(success, "serve exits 0:\n{rest}");
+    rest
 }
 
 fn unique() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-fn require(present: bool, what: &str, install: &str) -> bool {
-    if present {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{what} is missing; install it with: {install}");
-    }
-    eprintln!("skipped: {what} is missing (install it with: {install})");
-    false
-}
-
-fn mosquitto_present() -> bool {
-    let runs = |p: &str| Command::new(p).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    require(
-        runs("mosquitto_pub") && runs("mosquitto_sub"),
-        "mosquitto_pub/mosquitto_sub",
-        "apt-get install -y mosquitto-clients",
-    )
 }
 
 /// The paho-mqtt behaviour suite passes: resends with DUP, QoS 2 after a drop, refusals, delayed acks, the report.
@@ -128,7 +75,7 @@ fn mosquitto_pub_reports_a_refusal_with_the_chosen_code() {
     if !mosquitto_present() {
         return;
     }
-    let served = Served::start("[[behaviour]]\nconnection = 1\nconnack_code = 5\n", &["--stats"]);
+    let served = serve_with("[[behaviour]]\nconnection = 1\nconnack_code = 5\n", &["--stats"]);
     let port = served.port.to_string();
     let refused = Command::new("mosquitto_pub")
         .args(["-h", "127.0.0.1", "-p", &port, "-V", "mqttv311", "-t", "t", "-m", "x"])
@@ -142,7 +89,7 @@ fn mosquitto_pub_reports_a_refusal_with_the_chosen_code() {
         .output()
         .expect("run mosquitto_pub");
     assert!(accepted.status.success(), "{}", String::from_utf8_lossy(&accepted.stderr));
-    let rest = served.terminate();
+    let rest = terminate(served);
     assert!(rest.contains("connections: 2"), "{rest}");
     assert!(rest.contains("packets out: CONNACK 2, PUBACK 1"), "{rest}");
 }
@@ -154,7 +101,7 @@ fn mosquitto_clients_deliver_through_delayed_acks_and_the_dump_shows_it() {
         return;
     }
     let dump = std::env::temp_dir().join(format!("mqttsim-ts-dump-{}-{}.jsonl", std::process::id(), unique()));
-    let served = Served::start("[[behaviour]]\ndelay_acks_ms = 300\n", &["--dump", dump.to_str().expect("UTF-8")]);
+    let served = serve_with("[[behaviour]]\ndelay_acks_ms = 300\n", &["--dump", dump.to_str().expect("UTF-8")]);
     let port = served.port.to_string();
     let mut sub = Command::new("stdbuf")
         .args(["-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", &port, "-V", "mqttv5", "-t", "d/t", "-q", "1"])
@@ -178,7 +125,7 @@ fn mosquitto_clients_deliver_through_delayed_acks_and_the_dump_shows_it() {
     out.read_to_string(&mut rest).expect("read");
     assert!(sub.wait().expect("wait").success(), "{rest}");
     assert!(rest.lines().any(|l| l == "payload={\"late\":true} qos=1"), "{rest}");
-    served.terminate();
+    terminate(served);
     let text = std::fs::read_to_string(&dump).expect("dump written");
     let _ = std::fs::remove_file(&dump);
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
