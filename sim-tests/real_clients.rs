@@ -235,9 +235,11 @@ fn serve_stops_on_sigterm_and_reports_coverage() {
     assert!(v311["server_side_cited"].as_u64().is_some_and(|n| n > 0), "CONNECT handling cites statements");
 }
 
-/// The paho-mqtt 2.x pytest suite in sim-tests/python passes against `mqttsim serve` for MQTT 3.1.1 and 5.0.
-#[test]
-fn paho_mqtt_pytest_suite_passes() {
+/// Runs one pytest file of `sim-tests/python` against the built binary
+/// (`MQTTSIM_BIN`; the suite's conftest starts `mqttsim serve` itself) and
+/// asserts it passes. Skips (or fails under CI) without python3, pytest and
+/// paho-mqtt 2.x.
+pub(crate) fn run_pytest_suite(file: &str) {
     let python_ok = Command::new("python3")
         .args(["-c", "import pytest, paho.mqtt; assert paho.mqtt.__version__.startswith('2.')"])
         .stdout(Stdio::null())
@@ -247,9 +249,8 @@ fn paho_mqtt_pytest_suite_passes() {
     if !require(python_ok, "python3 with pytest and paho-mqtt 2.x", "pip install 'paho-mqtt>=2,<3' pytest") {
         return;
     }
-    // Only this suite: test_client_behaviours.py belongs to the testserver module.
-    let suite: PathBuf = [env!("CARGO_MANIFEST_DIR"), "sim-tests", "python", "test_paho.py"].iter().collect();
-    // Each test's waits are bounded (10 s) in the suite itself.
+    let suite: PathBuf = [env!("CARGO_MANIFEST_DIR"), "sim-tests", "python", file].iter().collect();
+    // Each test's waits are bounded in the suite itself.
     let out = Command::new("python3")
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .arg(&suite)
@@ -260,9 +261,15 @@ fn paho_mqtt_pytest_suite_passes() {
         .expect("run pytest");
     assert!(
         out.status.success(),
-        "pytest failed ({}):\n{}\n{}",
+        "pytest {file} failed ({}):\n{}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The paho-mqtt 2.x pytest suite in sim-tests/python passes against `mqttsim serve` for MQTT 3.1.1 and 5.0.
+#[test]
+fn paho_mqtt_pytest_suite_passes() {
+    run_pytest_suite("test_paho.py");
 }

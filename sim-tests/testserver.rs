@@ -6,7 +6,6 @@
 //! A missing tool fails the test when `CI` is set and skips it otherwise.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use mqttsim::codec::{Packet, PacketType};
 use mqttsim::model::{BrokerConfig, ConnectionId};
 use mqttsim::testserver::{self, Control, TestEvent, TestServerConfig};
 
-use crate::real_clients::{mosquitto_present, require, Served, MQTTSIM};
+use crate::real_clients::{mosquitto_present, run_pytest_suite, Served};
 
 /// Starts `mqttsim serve` (see [`Served`]) with `config` as its TOML configuration.
 fn serve_with(config: &str, extra: &[&str]) -> Served {
@@ -41,32 +40,7 @@ fn unique() -> u64 {
 /// The paho-mqtt behaviour suite passes: resends with DUP, QoS 2 after a drop, refusals, delayed acks, the report.
 #[test]
 fn paho_mqtt_reacts_to_the_test_server_behaviours() {
-    let python_ok = Command::new("python3")
-        .args(["-c", "import pytest, paho.mqtt; assert paho.mqtt.__version__.startswith('2.')"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !require(python_ok, "python3 with pytest and paho-mqtt 2.x", "pip install 'paho-mqtt>=2,<3' pytest") {
-        return;
-    }
-    let file: PathBuf =
-        [env!("CARGO_MANIFEST_DIR"), "sim-tests", "python", "test_client_behaviours.py"].iter().collect();
-    let out = Command::new("python3")
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
-        .arg(&file)
-        .env("MQTTSIM_BIN", MQTTSIM)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pytest");
-    assert!(
-        out.status.success(),
-        "pytest failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_pytest_suite("test_client_behaviours.py");
 }
 
 /// mosquitto_pub refused with a chosen CONNACK code exits non-zero and says so; the next connection is accepted.
