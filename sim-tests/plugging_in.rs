@@ -19,9 +19,10 @@ use bytes::{Bytes, BytesMut};
 use mqttsim::codec::{Packet, Publish};
 use mqttsim::model::{BrokerConfig, ClientConfig};
 use mqttsim::sim::turmoil::{
-    BrokerUnderTest, ClientAction, ClientStep, ClientUnderTest, Connector, FaultAt, HostResult, ModelClientSpec,
-    TurmoilConfig, TurmoilFault, TurmoilOutcome, TurmoilRun, TurmoilWorld, BROKER_HOST,
+    BrokerUnderTest, ClientAction, ClientStep, ClientUnderTest, Connector, HostResult, ModelClientSpec, TurmoilConfig,
+    TurmoilOutcome, TurmoilRun, TurmoilWorld, BROKER_HOST,
 };
+use mqttsim::sim::{Fault, FaultPlan, FaultStep};
 use mqttsim::spec::Version;
 use mqttsim::trace::{Dir, Event, EventKind};
 use rumqttc::{Connect, ConnectReturnCode, Disconnect, MqttState, PingReq, QoS, Request, Subscribe};
@@ -35,14 +36,14 @@ const MAX_PACKET_BYTES: usize = 10 * 1024;
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
 /// What the rumqttc client is told to do.
-struct RumqttcScript {
-    client_id: &'static str,
-    keep_alive: Duration,
-    clean_session: bool,
+pub(crate) struct RumqttcScript {
+    pub(crate) client_id: &'static str,
+    pub(crate) keep_alive: Duration,
+    pub(crate) clean_session: bool,
     /// Requests the application makes at simulated times (sent while connected).
-    requests: Vec<(Duration, Request)>,
+    pub(crate) requests: Vec<(Duration, Request)>,
     /// The application sends DISCONNECT and stops here.
-    stop_at: Duration,
+    pub(crate) stop_at: Duration,
 }
 
 /// The host's simulated clock.
@@ -182,7 +183,7 @@ async fn connection(
 }
 
 /// The rumqttc client as a plugged-in turmoil client.
-async fn run_rumqttc(connector: Connector, script: RumqttcScript) -> HostResult {
+pub(crate) async fn run_rumqttc(connector: Connector, script: RumqttcScript) -> HostResult {
     let mut state = MqttState::new(100, false);
     let mut pending = VecDeque::new();
     let mut requests: VecDeque<(Duration, Request)> = script.requests.clone().into();
@@ -222,10 +223,13 @@ fn rumqttc_run(seed: u64) -> TurmoilRun {
     let mut config = TurmoilConfig::new("plugging-in-rumqttc", seed);
     config.tick_ms = 1;
     config.max_duration_ms = 30_000;
-    config.faults = vec![
-        FaultAt::new(2_000, TurmoilFault::Partition { a: "rumqttc".into(), b: BROKER_HOST.into(), one_way: false }),
-        FaultAt::new(12_000, TurmoilFault::Heal { a: "rumqttc".into(), b: BROKER_HOST.into() }),
-    ];
+    config.faults = FaultPlan::new(vec![
+        FaultStep {
+            at_ms: 2_000,
+            fault: Fault::Partition { a: "rumqttc".into(), b: BROKER_HOST.into(), one_way: false },
+        },
+        FaultStep { at_ms: 12_000, fault: Fault::Heal { a: "rumqttc".into(), b: BROKER_HOST.into() } },
+    ]);
     let script = RumqttcScript {
         client_id: "rumqttc",
         keep_alive: Duration::from_secs(5),
@@ -240,6 +244,7 @@ fn rumqttc_run(seed: u64) -> TurmoilRun {
     let watcher = ModelClientSpec {
         config: ClientConfig::new("watcher", Version::V3_1_1),
         steps: vec![ClientStep { at_ms: 0, action: ClientAction::Subscribe { filter: "t/#".into(), qos: 1 } }],
+        connect_at_start: true,
         reconnect_after_ms: Some(1_000),
         stop_at_ms: 20_000,
     };

@@ -12,6 +12,7 @@
 
 pub mod coverage;
 pub mod history;
+pub mod junit;
 
 pub use coverage::{CiteKind, Coverage, CoverageReport, VersionCoverage};
 pub use history::{check_history, pending_at_end, render_violations, CheckConfig, Violation};

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::check::Format;
 use super::{EXIT_OK, EXIT_USAGE};
 use crate::check::{self, Coverage};
 use crate::io::DriverConfig;
@@ -52,10 +53,15 @@ pub struct ServeArgs {
     /// direction, violations) and a client-conformance summary.
     #[arg(long)]
     pub stats: bool,
-    /// Write the client-conformance report to FILE when stopping: JSON when
-    /// FILE ends in `.json`, text otherwise.
+    /// Write the client-conformance report to FILE when stopping, in
+    /// `--report-format`; without it, by FILE's extension: `.json` JSON,
+    /// `.xml` JUnit XML, text otherwise.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// The format of `--report` (the formats of `mqttsim check`): text,
+    /// json, or junit (a suite per version, a case per client statement).
+    #[arg(long, value_enum, value_name = "FORMAT", requires = "report")]
+    pub report_format: Option<Format>,
 }
 
 /// Serves until SIGINT, SIGTERM or the maximum runtime, prints the coverage
@@ -107,10 +113,10 @@ pub fn run(args: &ServeArgs) -> u8 {
         eprintln!("mqttsim serve: packet dump: {error}");
     }
     if let Some(path) = &args.report {
-        let text = if path.extension().is_some_and(|e| e == "json") {
-            client_report.to_json_pretty() + "\n"
-        } else {
-            client_report.to_text()
+        let text = match args.report_format.unwrap_or_else(|| format_of(path)) {
+            Format::Text => client_report.to_text(),
+            Format::Json => client_report.to_json_pretty() + "\n",
+            Format::Junit => client_report.to_junit(),
         };
         if let Err(e) = std::fs::write(path, text) {
             eprintln!("mqttsim serve: cannot write the client report to {}: {e}", path.display());
@@ -118,6 +124,15 @@ pub fn run(args: &ServeArgs) -> u8 {
         }
     }
     EXIT_OK
+}
+
+/// The report format `path`'s extension names: `.json`, `.xml` (JUnit), else text.
+fn format_of(path: &std::path::Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => Format::Json,
+        Some("xml") => Format::Junit,
+        _ => Format::Text,
+    }
 }
 
 /// The model's citation kind, in the check layer's terms.

@@ -209,58 +209,31 @@ impl Report {
     /// The JUnit XML form: one test suite per version, one test case per
     /// statement (failure: the failing scenarios with expected and observed).
     pub fn to_junit(&self) -> String {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"mqttsim check\">\n");
+        use crate::check::junit::{CaseOutcome, JunitDocument, TestCase, TestSuite};
+        let mut doc = JunitDocument::new("mqttsim check");
         for version in Version::ALL {
-            let cases: Vec<_> = self.statements.iter().filter(|s| s.statement.version == version).collect();
-            if cases.is_empty() {
-                continue;
+            let cases: Vec<TestCase> = self
+                .statements
+                .iter()
+                .filter(|s| s.statement.version == version)
+                .map(|c| {
+                    let outcome = match c.status {
+                        StatementStatus::Pass => CaseOutcome::Pass,
+                        StatementStatus::Skipped => CaseOutcome::Skipped { message: None },
+                        StatementStatus::Error => {
+                            CaseOutcome::Error { message: "could not be judged".into(), body: c.scenarios.join(", ") }
+                        }
+                        StatementStatus::Fail => {
+                            CaseOutcome::Failure { message: c.statement.to_string(), body: c.failures.join("\n") }
+                        }
+                    };
+                    TestCase::new(format!("mqtt-{version}"), format!("{} {}", c.statement.id, c.summary), outcome)
+                })
+                .collect();
+            if !cases.is_empty() {
+                doc.suites.push(TestSuite { name: format!("MQTT {version}"), cases });
             }
-            let failures = cases.iter().filter(|s| s.status == StatementStatus::Fail).count();
-            let errors = cases.iter().filter(|s| s.status == StatementStatus::Error).count();
-            let skipped = cases.iter().filter(|s| s.status == StatementStatus::Skipped).count();
-            out.push_str(&format!(
-                "  <testsuite name=\"MQTT {version}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">\n",
-                cases.len()
-            ));
-            for c in cases {
-                out.push_str(&format!(
-                    "    <testcase classname=\"mqtt-{version}\" name=\"{}\">",
-                    xml(&format!("{} {}", c.statement.id, c.summary))
-                ));
-                match c.status {
-                    StatementStatus::Pass => {}
-                    StatementStatus::Skipped => out.push_str("<skipped/>"),
-                    StatementStatus::Error => out.push_str(&format!(
-                        "<error message=\"could not be judged\">{}</error>",
-                        xml(&c.scenarios.join(", "))
-                    )),
-                    StatementStatus::Fail => out.push_str(&format!(
-                        "<failure message=\"{}\">{}</failure>",
-                        xml(&c.statement.to_string()),
-                        xml(&c.failures.join("\n"))
-                    )),
-                }
-                out.push_str("</testcase>\n");
-            }
-            out.push_str("  </testsuite>\n");
         }
-        out.push_str("</testsuites>\n");
-        out
+        doc.to_xml()
     }
-}
-
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push_str(&format!("&#{};", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -36,6 +36,8 @@ pub struct DriverStats {
     pub timeouts: u64,
     /// Citations handed to the sink.
     pub citations: u64,
+    /// Commands from the control input handed to the server.
+    pub commands: u64,
 }
 
 /// What [`run`] returns once stopped: the server, to inspect, and the counters.
@@ -66,19 +68,40 @@ pub struct Stopped<S> {
 /// clock. Must be called within a tokio runtime (connection tasks are
 /// spawned on it); the server itself never leaves the calling task, so it
 /// need not be `Send`.
-pub async fn run<L, S, C, F>(
-    mut listener: L,
-    mut server: S,
-    config: DriverConfig,
-    mut cite: C,
-    shutdown: F,
-) -> Stopped<S>
+pub async fn run<L, S, C, F>(listener: L, server: S, config: DriverConfig, cite: C, shutdown: F) -> Stopped<S>
 where
     L: Listener,
     S: Server,
     C: FnMut(Citation),
     F: Future<Output = ()>,
 {
+    run_controlled(listener, server, config, cite, shutdown, None::<mpsc::Receiver<()>>, |_, _, ()| {}).await
+}
+
+/// [`run`] with a control input: every command received on `control` is
+/// handed to `apply` with the server and `now` as soon as it arrives (the
+/// loop wakes for it; nothing polls), and the outputs it leaves are drained
+/// like those of any other input. What a command means is up to `apply`:
+/// the driver only delivers it. Once every sender is dropped the input is
+/// ignored. Commands come after a stop request and the server's deadline,
+/// and before connection events, in the loop's biased order.
+pub async fn run_controlled<L, S, C, F, T, A>(
+    mut listener: L,
+    mut server: S,
+    config: DriverConfig,
+    mut cite: C,
+    shutdown: F,
+    control: Option<mpsc::Receiver<T>>,
+    mut apply: A,
+) -> Stopped<S>
+where
+    L: Listener,
+    S: Server,
+    C: FnMut(Citation),
+    F: Future<Output = ()>,
+    A: FnMut(&mut S, Duration, T),
+{
+    let mut control = control;
     let start = Instant::now();
     let now = || start.elapsed();
     let limits = Limits {
@@ -114,6 +137,13 @@ where
                 stats.timeouts += 1;
                 server.handle_timeout(now());
             }
+            command = next_command(&mut control), if control.is_some() => match command {
+                Some(command) => {
+                    stats.commands += 1;
+                    apply(&mut server, now(), command);
+                }
+                None => control = None,
+            },
             Some(event) = events.recv() => match event {
                 Event::Bytes(conn, bytes) => {
                     if conns.contains_key(&conn) {
@@ -188,6 +218,15 @@ where
         }
     }
     Stopped { server, stats }
+}
+
+/// The next command, or `None` when every sender is gone (or there is no
+/// control input, which the caller's guard rules out).
+async fn next_command<T>(control: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match control {
+        Some(receiver) => receiver.recv().await,
+        None => None,
+    }
 }
 
 /// Drains the server's outputs. A full write queue waits (bounded by

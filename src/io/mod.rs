@@ -3,7 +3,8 @@
 //!
 //! Owns: the only code that names tokio or turmoil sockets; the
 //! [`Listener`] seam; the generic loop [`run`] (accept, read →
-//! `handle_bytes`, drain `poll_output`, sleep until `poll_timeout`); the
+//! `handle_bytes`, drain `poll_output`, sleep until `poll_timeout`) and
+//! [`run_controlled`] (the same with a command input woken on arrival); the
 //! per-connection reader and writer tasks; every bound on queues and buffers.
 //!
 //! Must not touch: protocol decisions. The driver moves bytes, closes
@@ -35,7 +36,7 @@ mod tests;
 
 use std::time::Duration;
 
-pub use driver::{run, DriverStats, Stopped};
+pub use driver::{run, run_controlled, DriverStats, Stopped};
 pub use listener::Listener;
 
 /// The bounds of one driver. Every queue and buffer has one.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader, DuplexStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{run, DriverConfig, Listener, Stopped};
+use super::{run, run_controlled, DriverConfig, Listener, Stopped};
 use crate::model::{Citation, CiteKind, ConnectionId, Output, Server};
 use crate::spec::v5;
 
@@ -390,4 +390,46 @@ fn the_driver_runs_over_turmoil_tcp() {
         Ok(())
     });
     sim.run().expect("simulation passes");
+}
+
+/// A command on the control input wakes the loop at once: on a paused clock
+/// its reply arrives with no time passed and no timeout fired (a polling
+/// loop would have moved the clock to its next tick), and once every sender
+/// is gone the loop goes on serving.
+#[tokio::test(start_paused = true)]
+async fn a_command_wakes_the_driver_without_polling() {
+    let (connect, incoming) = mpsc::channel(4);
+    let (commands, control) = mpsc::channel::<String>(4);
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let start = tokio::time::Instant::now();
+    let driver = tokio::spawn(run_controlled(
+        PipeListener { incoming },
+        LineServer::default(),
+        DriverConfig::default(),
+        |_| {},
+        async move {
+            let _ = stop_rx.await;
+        },
+        Some(control),
+        |server: &mut LineServer, now: Duration, text: String| {
+            server.seen.push((now, Seen::Line(ConnectionId(0), format!("command {text}"))));
+            for conn in server.open.clone() {
+                server.send(conn, &format!("{text}\n"));
+            }
+        },
+    ));
+    let (client, server_end) = tokio::io::duplex(4096);
+    connect.send(server_end).await.expect("listener alive");
+    let mut client = BufReader::new(client);
+    assert_eq!(next_line(&mut client).await, "hello c0\n");
+    commands.send("pushed".into()).await.expect("driver alive");
+    assert_eq!(next_line(&mut client).await, "pushed\n");
+    assert_eq!(start.elapsed(), Duration::ZERO, "handled on arrival, not on a tick");
+    drop(commands);
+    write_line(client.get_mut(), "echo still serving").await;
+    assert_eq!(next_line(&mut client).await, "still serving\n");
+    let _ = stop.send(());
+    let Stopped { server, stats } = stopped(driver).await;
+    assert_eq!((stats.commands, stats.timeouts), (1, 0));
+    assert!(server.seen.contains(&(Duration::ZERO, Seen::Line(ConnectionId(0), "command pushed".into()))));
 }

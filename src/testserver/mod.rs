@@ -7,10 +7,11 @@
 //! sans-IO [`TestServer`] (a [`Server`](crate::model::Server) wrapping a
 //! [`Broker`](crate::model::Broker)), the client checker ([`Observer`]), the
 //! dump and stats ([`DumpRecord`], [`Stats`]), and the runtime edge
-//! ([`run`], [`spawn`]) with control commands and the event stream.
+//! ([`run`], [`spawn`], and [`SimTestServer`] as the broker host of a
+//! turmoil run) with control commands and the event stream.
 //!
 //! Must not touch: the broker's internals (it only sees its bytes), and,
-//! outside `runtime`, tokio, clocks or unseeded randomness: time comes in as
+//! outside `runtime` and `simulation`, tokio, clocks or unseeded randomness: time comes in as
 //! `now`, the random packet-id strategy uses a generator seeded from
 //! [`TestServerConfig::seed`].
 //!
@@ -26,6 +27,7 @@ mod dump;
 mod observer;
 mod runtime;
 mod server;
+mod simulation;
 #[cfg(test)]
 mod tests;
 
@@ -34,8 +36,9 @@ pub use config::{
 };
 pub use dump::{hex, packet_json, Direction, DumpRecord, Stats};
 pub use observer::{ClientReport, CoveredStatement, Observer, StatementCounts, Violation};
-pub use runtime::{run, spawn, Control, DumpTarget, Finished, RunOptions, TestServerHandle};
+pub use runtime::{run, spawn, Control, DumpTarget, Finished, FinishedSlot, RunOptions, TestServerHandle};
 pub use server::{TestEvent, TestServer};
+pub use simulation::SimTestServer;
 
 /// Splits a serve configuration file into the broker's part and the test
 /// server's part: `[[behaviour]]` tables and a `[testserver]` table go to

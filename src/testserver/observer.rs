@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::check::junit::{CaseOutcome, JunitDocument, TestCase, TestSuite};
 use crate::codec::{DecodeError, Packet, Qos, ReasonCode};
 use crate::model::ConnectionId;
 use crate::spec::{v3_1_1, v5, StatementId, Version};
@@ -98,6 +99,53 @@ impl ClientReport {
     /// The report as pretty JSON.
     pub fn to_json_pretty(&self) -> String {
         serde_json::to_string_pretty(self).expect("the report always serializes")
+    }
+
+    /// The report as JUnit XML (the writer `mqttsim check` uses): one suite
+    /// per version, one case per client-side statement exercised, failed
+    /// when the client broke it, with one line per violation as the body.
+    pub fn to_junit(&self) -> String {
+        let mut doc = JunitDocument::new("mqttsim serve: client conformance");
+        for version in Version::ALL {
+            let cases: Vec<TestCase> = self
+                .covered
+                .iter()
+                .filter(|c| c.statement.version == version)
+                .map(|c| {
+                    let outcome = if c.counts.violated == 0 {
+                        CaseOutcome::Pass
+                    } else {
+                        let lines: Vec<String> = self
+                            .violations
+                            .iter()
+                            .filter(|v| v.statement == c.statement)
+                            .map(|v| {
+                                let id = v.client_id.as_deref().unwrap_or("-");
+                                format!("at {:.3}s on c{} (client {id}): {}", v.time_s, v.conn, v.detail)
+                            })
+                            .collect();
+                        CaseOutcome::Failure {
+                            message: format!(
+                                "{}: violated {} of {} times",
+                                c.statement,
+                                c.counts.violated,
+                                c.counts.checked + c.counts.violated
+                            ),
+                            body: lines.join("\n"),
+                        }
+                    };
+                    TestCase::new(
+                        format!("mqtt-{version}-client"),
+                        format!("{} {}", c.statement.id, c.summary),
+                        outcome,
+                    )
+                })
+                .collect();
+            if !cases.is_empty() {
+                doc.suites.push(TestSuite { name: format!("MQTT {version} client"), cases });
+            }
+        }
+        doc.to_xml()
     }
 }
 

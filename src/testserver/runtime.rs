@@ -1,13 +1,15 @@
 //! Running a [`TestServer`] on real (tokio) or simulated (turmoil) TCP,
 //! with runtime control, an event stream, and the dump, stats and report
-//! at the end. This is the IO edge of the test server: the only part that
-//! names tokio (channels, timers) or files.
+//! at the end. This is the IO edge of the test server: with `simulation`
+//! (which runs it as a turmoil host), the only part that names tokio
+//! (channels, timers) or files.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -21,10 +23,6 @@ use crate::codec::Packet;
 use crate::io::{self, DriverConfig, DriverStats, Listener};
 use crate::model::{BrokerConfig, Citation, ConnectionId, Output, Server};
 
-/// How often the server looks at the control channel when nothing else
-/// happens (the driver has no control input of its own, so the server
-/// asks to be woken this often).
-const CONTROL_TICK: Duration = Duration::from_millis(10);
 /// Control messages queued at most.
 const CONTROL_QUEUE_MAX: usize = 256;
 /// Events queued for the event stream at most; beyond it they are dropped (and counted).
@@ -71,10 +69,17 @@ pub struct RunOptions {
     pub control: Option<mpsc::Receiver<Control>>,
     /// The event stream to the test.
     pub events: Option<mpsc::Sender<TestEvent>>,
+    /// Also leave the [`Finished`] here, even when the future of [`run`] is
+    /// dropped before it returns (a simulation host that is never stopped,
+    /// or crashed): then its `driver` stats are zero.
+    pub finished: Option<FinishedSlot>,
 }
 
+/// Where [`run`] leaves what it finished with: one entry per run, in order.
+pub type FinishedSlot = Arc<Mutex<Vec<Finished>>>;
+
 /// What a stopped test server leaves.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Finished {
     /// The dump, when kept in memory.
     pub dump: Vec<DumpRecord>,
@@ -93,8 +98,6 @@ pub struct Finished {
 /// The server plus what the runtime adds: control, events, dump.
 struct Driven {
     inner: TestServer,
-    last_now: Duration,
-    control: Option<mpsc::Receiver<Control>>,
     events: Option<mpsc::Sender<TestEvent>>,
     events_dropped: u64,
     keep_dump: bool,
@@ -104,27 +107,59 @@ struct Driven {
     files: BTreeMap<u64, BufWriter<File>>,
     dump_errors: Vec<String>,
     stop: watch::Sender<bool>,
+    finished: Option<FinishedSlot>,
+}
+
+impl Drop for Driven {
+    /// A run dropped before it returned still leaves its results.
+    fn drop(&mut self) {
+        if self.finished.is_some() {
+            let finished = self.finish(DriverStats::default());
+            if let Some(slot) = self.finished.take() {
+                slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(finished);
+            }
+        }
+    }
 }
 
 impl Driven {
-    fn after(&mut self, now: Duration) {
-        self.last_now = now;
-        if let Some(control) = &mut self.control {
-            let mut commands = Vec::new();
-            while let Ok(command) = control.try_recv() {
-                commands.push(command);
-            }
-            for command in commands {
-                match command {
-                    Control::Send(conn, packet) => self.inner.send_packet(now, conn, &packet),
-                    Control::SendRaw(conn, bytes) => self.inner.send_raw(now, conn, bytes),
-                    Control::Inject(conn, flow) => self.inner.inject(now, conn, flow),
-                    Control::Disconnect(conn) => self.inner.disconnect(now, conn),
-                    Control::GoSilent(conn, duration) => self.inner.go_silent(now, conn, duration),
-                    Control::Stop => self.inner.request_stop(),
-                }
+    /// Flushes the dump files and takes the results.
+    fn finish(&mut self, driver: DriverStats) -> Finished {
+        if let Some(mut f) = self.file.take() {
+            if let Err(e) = f.flush() {
+                self.dump_errors.push(e.to_string());
             }
         }
+        for (_, mut f) in std::mem::take(&mut self.files) {
+            if let Err(e) = f.flush() {
+                self.dump_errors.push(e.to_string());
+            }
+        }
+        Finished {
+            dump: std::mem::take(&mut self.dump),
+            stats: self.inner.stats(),
+            report: self.inner.report(),
+            driver,
+            events_dropped: self.events_dropped + self.inner.events_dropped(),
+            dump_errors: std::mem::take(&mut self.dump_errors),
+        }
+    }
+
+    /// One command from the test, applied at `now` (the driver wakes for it).
+    fn command(&mut self, now: Duration, command: Control) {
+        match command {
+            Control::Send(conn, packet) => self.inner.send_packet(now, conn, &packet),
+            Control::SendRaw(conn, bytes) => self.inner.send_raw(now, conn, bytes),
+            Control::Inject(conn, flow) => self.inner.inject(now, conn, flow),
+            Control::Disconnect(conn) => self.inner.disconnect(now, conn),
+            Control::GoSilent(conn, duration) => self.inner.go_silent(now, conn, duration),
+            Control::Stop => self.inner.request_stop(),
+        }
+        self.after();
+    }
+
+    /// Hands the server's events to the dump and the event stream, and turns a stop request into a stop.
+    fn after(&mut self) {
         while let Some(event) = self.inner.poll_event() {
             if let TestEvent::Packet(record) = &event {
                 self.write_dump(record);
@@ -192,24 +227,24 @@ impl Driven {
 impl Server for Driven {
     fn handle_connection_opened(&mut self, now: Duration, conn: ConnectionId) {
         self.inner.handle_connection_opened(now, conn);
-        self.after(now);
+        self.after();
     }
 
     fn handle_bytes(&mut self, now: Duration, conn: ConnectionId, bytes: &[u8]) {
         self.inner.handle_bytes(now, conn, bytes);
-        self.after(now);
+        self.after();
     }
 
     fn handle_connection_closed(&mut self, now: Duration, conn: ConnectionId) {
         self.inner.handle_connection_closed(now, conn);
-        self.after(now);
+        self.after();
     }
 
     fn handle_timeout(&mut self, now: Duration) {
         if self.inner.poll_timeout().is_some_and(|t| t <= now) {
             self.inner.handle_timeout(now);
         }
-        self.after(now);
+        self.after();
     }
 
     fn poll_output(&mut self) -> Option<Output> {
@@ -217,12 +252,7 @@ impl Server for Driven {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        let inner = self.inner.poll_timeout();
-        if self.control.is_none() {
-            return inner;
-        }
-        let tick = self.last_now + CONTROL_TICK;
-        Some(inner.map_or(tick, |t| t.min(tick)))
+        self.inner.poll_timeout()
     }
 }
 
@@ -239,8 +269,6 @@ where
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let driven = Driven {
         inner: server,
-        last_now: Duration::ZERO,
-        control: options.control,
         events: options.events,
         events_dropped: 0,
         keep_dump: options.keep_dump,
@@ -250,6 +278,7 @@ where
         files: BTreeMap::new(),
         dump_errors: Vec::new(),
         stop: stop_tx,
+        finished: options.finished,
     };
     let stop = async move {
         let asked = async {
@@ -268,24 +297,14 @@ where
             () = limit => tracing::info!("test server maximum runtime reached"),
         }
     };
-    let stopped = io::run(listener, driven, options.driver, cite, stop).await;
+    let stopped =
+        io::run_controlled(listener, driven, options.driver, cite, stop, options.control, Driven::command).await;
     let mut driven = stopped.server;
-    if let Some(mut f) = driven.file.take() {
-        if let Err(e) = f.flush() {
-            driven.dump_errors.push(e.to_string());
-        }
+    let finished = driven.finish(stopped.stats);
+    if let Some(slot) = driven.finished.take() {
+        slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(finished.clone());
     }
-    for (_, mut f) in std::mem::take(&mut driven.files) {
-        let _ = f.flush();
-    }
-    Finished {
-        dump: driven.dump,
-        stats: driven.inner.stats(),
-        report: driven.inner.report(),
-        driver: stopped.stats,
-        events_dropped: driven.events_dropped + driven.inner.events_dropped(),
-        dump_errors: driven.dump_errors,
-    }
+    finished
 }
 
 /// A test server running in-process on its own thread (with its own tokio

@@ -491,3 +491,68 @@ fn behaviours_select_connections_and_merge() {
     assert!(split_config("[[behaviour]]\nno_such_field = 1\n").is_err());
     assert!(glob_matches("a*c", "abbc") && !glob_matches("a*c", "abd"));
 }
+
+/// Whether `xml` is well formed as far as elements go: every start tag has
+/// its end tag in order, attributes are quoted, and text holds no bare `<`
+/// or `&` that is not an entity.
+fn elements_balance(xml: &str) -> bool {
+    let body = xml.strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n").unwrap_or(xml);
+    let mut open: Vec<&str> = Vec::new();
+    let mut rest = body;
+    while let Some(at) = rest.find(['<', '&']) {
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix('&') {
+            let ok = ["lt;", "gt;", "amp;", "quot;", "apos;", "#"].iter().any(|e| after.starts_with(e));
+            if !ok {
+                return false;
+            }
+            rest = after;
+            continue;
+        }
+        let Some(close) = tail.find('>') else { return false };
+        let tag = &tail[1..close];
+        if tag.contains('<') || tag.matches('"').count() % 2 != 0 {
+            return false;
+        }
+        if let Some(name) = tag.strip_prefix('/') {
+            if open.pop() != Some(name) {
+                return false;
+            }
+        } else if !tag.ends_with('/') {
+            open.push(tag.split_whitespace().next().unwrap_or(""));
+        }
+        rest = &tail[close + 1..];
+    }
+    open.is_empty()
+}
+
+/// The client report's JUnit form: a suite per version with the right counts, a failure per violated statement carrying the violation, well formed.
+#[test]
+fn client_report_junit_has_a_suite_per_version_and_a_failure_per_violated_statement() {
+    let mut s = server("");
+    // 3.1.1: one clean connection, then a stray PUBREL (violates 4.3.3-1).
+    open(&mut s, secs(0.0), C0, Version::V3_1_1, "a<&>");
+    s.handle_bytes(secs(0.1), C0, &bytes(&Packet::Pubrel(PubResponse::new(pid(5))), Version::V3_1_1));
+    // 5.0: a QoS 1 PUBLISH (checked, no violation).
+    open(&mut s, secs(0.2), C1, Version::V5, "b");
+    s.handle_bytes(secs(0.3), C1, &bytes(&publish(Qos::AtLeastOnce, 1, "x", false), Version::V5));
+    let report = s.report();
+    let xml = report.to_junit();
+    assert!(elements_balance(&xml), "{xml}");
+    assert!(!elements_balance("<a><b></a></b>") && !elements_balance("<a>x & y</a>"), "the check can fail");
+    let v3 = report.covered.iter().filter(|c| c.statement.version == Version::V3_1_1).count();
+    let v5 = report.covered.iter().filter(|c| c.statement.version == Version::V5).count();
+    assert!(v3 >= 2 && v5 >= 2, "{}", report.to_text());
+    assert!(xml.contains(&format!(
+        "<testsuite name=\"MQTT 3.1.1 client\" tests=\"{v3}\" failures=\"1\" errors=\"0\" skipped=\"0\">"
+    )));
+    assert!(xml.contains(&format!(
+        "<testsuite name=\"MQTT 5.0 client\" tests=\"{v5}\" failures=\"0\" errors=\"0\" skipped=\"0\">"
+    )));
+    assert_eq!(xml.matches("<testcase ").count(), report.covered.len());
+    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    assert!(
+        xml.contains("<failure message=\"3.1.1/MQTT-4.3.3-1: violated 1 of 1 times\">at 0.100s on c0 (client a&lt;&amp;&gt;): PUBREL 5"),
+        "{xml}"
+    );
+}
