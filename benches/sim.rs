@@ -19,7 +19,13 @@
 //! CPU time is the thread's on-CPU time from `/proc/thread-self/schedstat`
 //! (Linux), printed next to wall time because the machine is shared.
 //!
-//! Run: `cargo bench --bench sim` (`-- --quick` for fewer runs).
+//! - `fault-heavy` on two threads (the machine's two cores), seeds split
+//!   between them, runner and world alone: the sweep rate an exploration
+//!   of this workload could reach before its own overhead.
+//!
+//! Run: `cargo bench --bench sim` (`-- --quick` for fewer runs). For a
+//! profiler, `-- --profile N` runs only `fault-heavy` through the world
+//! alone for seeds `0..N` on one thread and prints seeds/s.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -91,8 +97,37 @@ fn turmoil_idle(simulated: Duration, tick: Duration) -> Duration {
     wall
 }
 
+/// Runs `fault-heavy` seeds `0..seeds` on `threads` threads (seed `k` on
+/// thread `k % threads`), through the runner or the world alone; returns
+/// the wall time.
+fn fault_heavy_threads(seeds: u64, threads: u64, world_alone: bool) -> Duration {
+    let fh = catalog::find("fault-heavy").expect("built in");
+    let t0 = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            scope.spawn(move || {
+                for seed in (t..seeds).step_by(threads as usize) {
+                    if world_alone {
+                        black_box(fh.build(seed).run(seed));
+                    } else {
+                        black_box(fh.run(seed));
+                    }
+                }
+            });
+        }
+    });
+    t0.elapsed()
+}
+
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(k) = args.iter().position(|a| a == "--profile") {
+        let seeds: u64 = args.get(k + 1).and_then(|n| n.parse().ok()).unwrap_or(100);
+        let wall = fault_heavy_threads(seeds, 1, true);
+        println!("fault-heavy world alone: {seeds} seeds, {:.0} seeds/s", seeds as f64 / wall.as_secs_f64());
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
     let runs = if quick { 20 } else { 200 };
     let seeds: u64 = if quick { 100 } else { 1_000 };
     println!("simulation benchmark ({} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
@@ -182,4 +217,13 @@ fn main() {
         per_s(wwall),
         wcpu.map_or(0.0, per_s)
     );
+    for world_alone in [false, true] {
+        let wall = fault_heavy_threads(seeds, 2, world_alone);
+        println!(
+            "  2 threads, {}: {:.3} s wall  ->  {:.0} seeds/s",
+            if world_alone { "world alone                    " } else { "runner (world + history checks)" },
+            wall.as_secs_f64(),
+            per_s(wall)
+        );
+    }
 }

@@ -6,8 +6,9 @@
 //! Owns: seed handling ([`rng`]), the simulated network ([`net`]), fault
 //! plans as data ([`faults`]), the event queue and hosts ([`world`]), the
 //! hosted-client seam ([`client`]), scenarios with their safety and
-//! liveness phases ([`scenario`]), and the turmoil world ([`turmoil`]) where
-//! user-supplied async brokers and clients run over simulated TCP.
+//! liveness phases ([`scenario`]), the wills the broker owes ([`wills`]),
+//! and the turmoil world ([`turmoil`]) where user-supplied async brokers
+//! and clients run over simulated TCP.
 //!
 //! Must not touch: wall clocks, unseeded randomness, hash-ordered iteration,
 //! or model internals (only the broker's public API). Only [`turmoil`] names
@@ -22,6 +23,7 @@ pub mod net;
 pub mod rng;
 pub mod scenario;
 pub mod turmoil;
+pub mod wills;
 pub mod world;
 
 #[cfg(test)]

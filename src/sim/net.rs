@@ -118,7 +118,8 @@ struct Pipe {
 
 #[derive(Debug)]
 struct Conn {
-    names: [String; 2],
+    /// The endpoints' numbers (see `Network::names`), indexed by side.
+    ends: [usize; 2],
     /// Indexed by the sending side.
     pipes: [Pipe; 2],
     /// Whether each end's socket is closed (it sends nothing more).
@@ -140,8 +141,12 @@ pub enum Sent {
 #[derive(Debug)]
 pub struct Network {
     default_latency: LatencyMs,
-    /// Keyed by (from, to) endpoint names.
-    links: BTreeMap<(String, String), Link>,
+    /// Endpoint names, numbered in the order they were first seen.
+    names: Vec<String>,
+    /// Endpoint numbers by name.
+    ids: BTreeMap<String, usize>,
+    /// Keyed by (from, to) endpoint numbers.
+    links: BTreeMap<(usize, usize), Link>,
     conns: BTreeMap<ConnectionId, Conn>,
     next_conn: u64,
 }
@@ -149,20 +154,42 @@ pub struct Network {
 impl Network {
     /// A network whose links all have `default_latency` until told otherwise.
     pub fn new(default_latency: LatencyMs) -> Network {
-        Network { default_latency, links: BTreeMap::new(), conns: BTreeMap::new(), next_conn: 1 }
+        Network {
+            default_latency,
+            names: Vec::new(),
+            ids: BTreeMap::new(),
+            links: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            next_conn: 1,
+        }
     }
 
-    fn link(&self, from: &str, to: &str) -> Link {
-        self.links.get(&(from.to_owned(), to.to_owned())).copied().unwrap_or_default()
+    /// The number of endpoint `name`, given one if it has none yet.
+    fn id(&mut self, name: &str) -> usize {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len();
+        self.names.push(name.to_owned());
+        self.ids.insert(name.to_owned(), id);
+        id
+    }
+
+    fn link(&self, from: usize, to: usize) -> Link {
+        self.links.get(&(from, to)).copied().unwrap_or_default()
     }
 
     fn link_mut(&mut self, from: &str, to: &str) -> &mut Link {
-        self.links.entry((from.to_owned(), to.to_owned())).or_default()
+        let key = (self.id(from), self.id(to));
+        self.links.entry(key).or_default()
     }
 
     /// Whether segments from `from` to `to` are lost.
     pub fn is_partitioned(&self, from: &str, to: &str) -> bool {
-        self.link(from, to).partitioned
+        match (self.ids.get(from), self.ids.get(to)) {
+            (Some(f), Some(t)) => self.link(*f, *t).partitioned,
+            _ => false,
+        }
     }
 
     /// Partitions `a` → `b`, and `b` → `a` unless `one_way`.
@@ -194,7 +221,10 @@ impl Network {
     /// Heals and releases every link and restores default latencies,
     /// returning the released segments' arrivals (the liveness phase).
     pub fn heal_all(&mut self, now: Duration, rng: &mut Stream) -> Vec<Arrival> {
-        let pairs: Vec<(String, String)> = self.links.keys().cloned().collect();
+        // In the order of the names, whatever order they were numbered in.
+        let mut pairs: Vec<(String, String)> =
+            self.links.keys().map(|(a, b)| (self.names[*a].clone(), self.names[*b].clone())).collect();
+        pairs.sort();
         let mut out = Vec::new();
         for (a, b) in &pairs {
             self.heal(a, b);
@@ -209,12 +239,13 @@ impl Network {
     pub fn release(&mut self, now: Duration, a: &str, b: &str, rng: &mut Stream) -> Vec<Arrival> {
         self.link_mut(a, b).held = false;
         self.link_mut(b, a).held = false;
+        let (a, b) = (self.id(a), self.id(b));
         let mut out = Vec::new();
         let ids: Vec<ConnectionId> = self.conns.keys().copied().collect();
         for id in ids {
             for from in [Side::Connector, Side::Acceptor] {
                 let c = &self.conns[&id];
-                let (f, t) = (&c.names[from.index()], &c.names[from.peer().index()]);
+                let (f, t) = (c.ends[from.index()], c.ends[from.peer().index()]);
                 if !((f == a && t == b) || (f == b && t == a)) {
                     continue;
                 }
@@ -244,14 +275,8 @@ impl Network {
         }
         let id = ConnectionId(self.next_conn);
         self.next_conn += 1;
-        self.conns.insert(
-            id,
-            Conn {
-                names: [client.to_owned(), server.to_owned()],
-                pipes: [Pipe::default(), Pipe::default()],
-                closed: [false, false],
-            },
-        );
+        let ends = [self.id(client), self.id(server)];
+        self.conns.insert(id, Conn { ends, pipes: [Pipe::default(), Pipe::default()], closed: [false, false] });
         let arrival = match self.send(now, id, Side::Connector, Segment::Open, rng) {
             Sent::Scheduled(a) => Some(a),
             Sent::Held | Sent::Lost => None,
@@ -261,12 +286,19 @@ impl Network {
 
     /// The endpoint names of `conn`'s connector and acceptor.
     pub fn names(&self, conn: ConnectionId) -> Option<(&str, &str)> {
-        self.conns.get(&conn).map(|c| (c.names[0].as_str(), c.names[1].as_str()))
+        self.conns.get(&conn).map(|c| (self.names[c.ends[0]].as_str(), self.names[c.ends[1]].as_str()))
     }
 
     /// Whether `side` of `conn` is still open.
     pub fn is_open(&self, conn: ConnectionId, side: Side) -> bool {
         self.conns.get(&conn).is_some_and(|c| !c.closed[side.index()])
+    }
+
+    /// Whether `from`'s end of `conn` can still get anything to the other
+    /// end: the connection exists, that end is open and its pipe is not
+    /// wedged.
+    pub fn can_send(&self, conn: ConnectionId, from: Side) -> bool {
+        self.conns.get(&conn).is_some_and(|c| !c.closed[from.index()] && !c.pipes[from.index()].wedged)
     }
 
     /// Sends `segment` from `from`'s end of `conn`. A [`Segment::Fin`]
@@ -276,13 +308,12 @@ impl Network {
         if c.closed[from.index()] {
             return Sent::Lost;
         }
-        if segment == Segment::Fin {
+        if matches!(segment, Segment::Fin) {
             c.closed[from.index()] = true;
         }
-        let (f, t) = (c.names[from.index()].clone(), c.names[from.peer().index()].clone());
-        let link = self.link(&f, &t);
+        let key = (c.ends[from.index()], c.ends[from.peer().index()]);
+        let link = self.links.get(&key).copied().unwrap_or_default();
         if link.held && !link.partitioned {
-            let c = self.conns.get_mut(&conn).expect("checked above");
             if c.pipes[from.index()].wedged {
                 return Sent::Lost;
             }
@@ -293,10 +324,9 @@ impl Network {
     }
 
     fn transmit(&mut self, now: Duration, conn: ConnectionId, from: Side, segment: Segment, rng: &mut Stream) -> Sent {
-        let default_latency = self.default_latency;
-        let Some(c) = self.conns.get(&conn) else { return Sent::Lost };
-        let link = self.link(&c.names[from.index()], &c.names[from.peer().index()]);
-        let c = self.conns.get_mut(&conn).expect("checked above");
+        let Some(c) = self.conns.get_mut(&conn) else { return Sent::Lost };
+        let key = (c.ends[from.index()], c.ends[from.peer().index()]);
+        let link = self.links.get(&key).copied().unwrap_or_default();
         let pipe = &mut c.pipes[from.index()];
         if link.partitioned {
             pipe.wedged = true;
@@ -304,7 +334,7 @@ impl Network {
         if pipe.wedged {
             return Sent::Lost;
         }
-        let latency = link.latency.unwrap_or(default_latency);
+        let latency = link.latency.unwrap_or(self.default_latency);
         let at = (now + Duration::from_millis(rng.range_u64(latency.min_ms, latency.max_ms))).max(pipe.last_arrival);
         pipe.last_arrival = at;
         Sent::Scheduled(Arrival { at, conn, to: from.peer(), segment })
@@ -314,11 +344,11 @@ impl Network {
     /// partitioned while it flew is lost, and wedges its pipe.
     pub fn accept(&mut self, arrival: &Arrival) -> bool {
         let from = arrival.to.peer();
-        let Some(c) = self.conns.get(&arrival.conn) else { return false };
-        let link = self.link(&c.names[from.index()], &c.names[arrival.to.index()]);
-        let c = self.conns.get_mut(&arrival.conn).expect("checked above");
+        let Some(c) = self.conns.get_mut(&arrival.conn) else { return false };
+        let key = (c.ends[from.index()], c.ends[arrival.to.index()]);
+        let partitioned = self.links.get(&key).is_some_and(|l| l.partitioned);
         let pipe = &mut c.pipes[from.index()];
-        if link.partitioned {
+        if partitioned {
             pipe.wedged = true;
         }
         !pipe.wedged
@@ -338,9 +368,10 @@ impl Network {
 
     /// The open connections with `side` at endpoint `name`, in id order.
     pub fn conns_of(&self, name: &str, side: Side) -> Vec<ConnectionId> {
+        let Some(&id) = self.ids.get(name) else { return Vec::new() };
         self.conns
             .iter()
-            .filter(|(_, c)| c.names[side.index()] == name && !c.closed[side.index()])
+            .filter(|(_, c)| c.ends[side.index()] == id && !c.closed[side.index()])
             .map(|(id, _)| *id)
             .collect()
     }

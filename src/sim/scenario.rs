@@ -4,8 +4,9 @@
 //! healed, the system must settle within a bound).
 //!
 //! The checks here are deliberately minimal (client-reported protocol
-//! violations, QoS 2 duplicates, and settling); the oracles over the trace
-//! live in `check`.
+//! violations, QoS 2 duplicates, and settling: clients connected, QoS >= 1
+//! messages and owed wills delivered); the oracles over the trace live in
+//! `check`.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -142,8 +143,10 @@ impl Scenario {
         self
     }
 
-    /// Runs the scenario with `seed`.
-    pub fn run(&self, seed: u64) -> RunOutcome {
+    /// The fault plan of a run with `seed`: the written faults plus those
+    /// drawn from the seed's fault stream, and the swarm parameters drawn
+    /// (both drivers run the same plan for the same seed).
+    pub fn fault_plan(&self, seed: u64) -> (FaultPlan, Option<Swarm>) {
         let mut faults = self.faults.clone();
         let mut swarm = None;
         if let Some(random) = &self.random_faults {
@@ -154,13 +157,23 @@ impl Scenario {
             faults = FaultPlan::new(faults.steps);
             swarm = Some(used);
         }
+        (faults, swarm)
+    }
+
+    /// Runs the scenario with `seed`.
+    pub fn run(&self, seed: u64) -> RunOutcome {
+        let (faults, swarm) = self.fault_plan(seed);
         let config = serde_json::json!({
             "scenario": self,
             "sampled": { "swarm": swarm, "faults": faults },
         });
         // Tick 0: the discrete-event driver has no fixed step.
         let header = TraceHeader::new(seed, self.name.clone(), Duration::ZERO, config);
-        let mut world = World::new(self.world.clone(), seed, Trace::new(header, self.max_events));
+        let mut trace = Trace::new(header, self.max_events);
+        // About 64 events per step and fault (fault-heavy records ~50): one
+        // allocation instead of a dozen reallocations of a large vector.
+        trace.reserve(64 * (self.script.len() + faults.steps.len()) + 256);
+        let mut world = World::new(self.world.clone(), seed, trace);
         for spec in &self.clients {
             let persistent = spec.config.is_persistent();
             world.add_client(&spec.name, Box::new(ModelClient::new(spec.config.clone())), persistent);
@@ -219,7 +232,7 @@ impl Scenario {
         // Liveness phase.
         world.heal_all();
         let until = end + Duration::from_millis(self.settle_ms);
-        let settled = world.run_until_settled(until, Duration::from_secs(1), |w| liveness_findings(w).is_empty());
+        let settled = world.run_until_settled(until, Duration::from_secs(1), |w| liveness(w, until, false).is_empty());
         if let Some(stop) = world.stopped() {
             let why = stop.to_string();
             return self.harness(world, why);
@@ -230,7 +243,7 @@ impl Scenario {
             return finish(world, Verdict::Safety(safety));
         }
         if !settled {
-            let findings = liveness_findings(&world);
+            let findings = liveness(&world, until, true);
             return finish(world, Verdict::Liveness(findings));
         }
         finish(world, Verdict::Pass)
@@ -281,8 +294,7 @@ pub struct RunOutcome {
 
 fn finish(mut world: World, verdict: Verdict) -> RunOutcome {
     world.verdict(&verdict.line());
-    let published = world.published().to_vec();
-    let delivered = world.delivered().to_vec();
+    let (published, delivered) = world.take_results();
     RunOutcome { trace: world.into_trace(), verdict, published, delivered }
 }
 
@@ -308,29 +320,40 @@ fn safety_findings(world: &World) -> Vec<String> {
 /// connected and is not; a persistent publisher's QoS >= 1 message not
 /// completed; a completed QoS >= 1 message not delivered to a subscriber
 /// whose subscription was known active (and its session unbroken) from
-/// before the publish to now.
-fn liveness_findings(world: &World) -> Vec<String> {
+/// before the publish to now; a will the broker owes by `until` (see
+/// [`super::wills`]) not delivered to such a subscriber of its topic.
+/// Unless `all`, it stops at the first finding (the settle checks only ask
+/// whether there is one).
+fn liveness(world: &World, until: Duration, all: bool) -> Vec<String> {
     let mut out = Vec::new();
-    let names = world.client_names();
-    for (i, name) in names.iter().enumerate() {
-        if world.wants_connected(i) && !world.is_connected(i) {
-            out.push(format!("{name} is not connected"));
+    let found = |out: &mut Vec<String>, finding: String| {
+        out.push(finding);
+        !all
+    };
+    let clients = world.client_count();
+    for i in 0..clients {
+        if world.wants_connected(i)
+            && !world.is_connected(i)
+            && found(&mut out, format!("{} is not connected", world.client_name(i)))
+        {
+            return out;
         }
     }
-    let delivered: BTreeSet<(&str, &str, &[u8])> =
-        world.delivered().iter().map(|d| (d.client.as_str(), d.topic.as_str(), &d.payload[..])).collect();
     for p in world.published() {
         if p.qos == Qos::AtMostOnce {
             continue;
         }
         let Some(publisher) = world.client_index(&p.client) else { continue };
         if p.completed_at.is_none() {
-            if world.is_persistent(publisher) && world.wants_connected(publisher) {
-                out.push(format!("{} publish {} not completed", p.client, p.seq));
+            if world.is_persistent(publisher)
+                && world.wants_connected(publisher)
+                && found(&mut out, format!("{} publish {} not completed", p.client, p.seq))
+            {
+                return out;
             }
             continue;
         }
-        for (j, name) in names.iter().enumerate() {
+        for j in 0..clients {
             if !world.wants_connected(j) {
                 continue;
             }
@@ -340,8 +363,35 @@ fn liveness_findings(world: &World) -> Vec<String> {
                     && !(s.no_local && j == publisher)
                     && filter_matches(&s.filter, &p.topic)
             });
-            if expected && !delivered.contains(&(name.as_str(), p.topic.as_str(), &p.payload[..])) {
-                out.push(format!("{name} did not receive {} publish {}", p.client, p.seq));
+            if expected && !world.has_delivered(j, &p.topic, &p.payload) {
+                let finding = format!("{} did not receive {} publish {}", world.client_name(j), p.client, p.seq);
+                if found(&mut out, finding) {
+                    return out;
+                }
+            }
+        }
+    }
+    for will in world.owed_wills(until) {
+        for j in 0..clients {
+            if !world.wants_connected(j) {
+                continue;
+            }
+            let name = world.client_name(j);
+            let expected = world.subscriptions(j).iter().any(|s| {
+                s.since <= will.due
+                    && s.qos != Qos::AtMostOnce
+                    && !(s.no_local && name == will.endpoint)
+                    && filter_matches(&s.filter, &will.topic)
+            });
+            if expected && !world.has_delivered(j, &will.topic, &will.payload) {
+                let finding = format!(
+                    "{name} did not receive the will of {} (due at {} ms)",
+                    will.endpoint,
+                    will.due.as_millis()
+                );
+                if found(&mut out, finding) {
+                    return out;
+                }
             }
         }
     }

@@ -186,3 +186,139 @@ fn hold_and_release_keep_per_publisher_order() {
         assert!(got[..5].iter().all(|p| p.starts_with('n')), "{got:?}");
     }
 }
+
+/// A 5.0 client with a QoS 1 will loses its link at 1 s and gives up at 2 s
+/// (its DISCONNECT and close are lost in the partition), so the broker owes
+/// its will at the keep-alive bound (1.5 × 10 s after its last packet).
+fn abandoned_will(version: Version, defects: crate::model::Defects) -> Scenario {
+    let mut a = client("a", version, false, 10);
+    a.will = Some(crate::codec::Will {
+        topic: crate::codec::TopicName::new("will/a".to_owned()).unwrap(),
+        payload: bytes::Bytes::from_static(b"a is gone"),
+        qos: Qos::AtLeastOnce,
+        retain: false,
+        properties: crate::codec::Properties::default(),
+    });
+    let mut s = Scenario::new("abandoned-will")
+        .client("client-a", a)
+        .client("client-b", client("b", version, false, 10))
+        .step(0, "client-a", Action::Connect)
+        .step(0, "client-b", Action::Connect)
+        .step(50, "client-b", subscribe("will/#", Qos::AtLeastOnce))
+        .step(2_000, "client-a", Action::Disconnect { reason: 0 });
+    s.faults = super::faults::FaultPlan::new(vec![catalog::fault(1_000, catalog::partition("client-a"))]);
+    s.world.broker.defects = defects;
+    s.end_ms = 5_000;
+    s.settle_ms = 30_000;
+    s
+}
+
+/// A will owed by the broker (its client vanished behind a partition) must reach the will topic's subscriber within the settle bound: the correct broker delivers it at the keep-alive bound and passes; with keep-alive enforcement switched off (defect 5) it never sends it, and the run fails liveness naming the will.
+#[test]
+fn liveness_requires_an_owed_will_to_be_delivered() {
+    for version in [Version::V3_1_1, Version::V5] {
+        let good = abandoned_will(version, crate::model::Defects::NONE).run(4);
+        assert_eq!(good.verdict, Verdict::Pass, "{version:?}\n{}", good.trace.render_text());
+        let will = deliveries(&good, "client-b", "a is gone");
+        assert_eq!(will.len(), 1, "{version:?}");
+        // The last packet from client-a reached the broker before 1 s; the bound is 15 s later.
+        assert!(will[0].at >= Duration::from_secs(15) && will[0].at < Duration::from_secs(16), "{:?}", will[0].at);
+
+        let defective = crate::model::Defects::only("keep_alive_not_enforced").unwrap();
+        let bad = abandoned_will(version, defective).run(4);
+        assert!(deliveries(&bad, "client-b", "a is gone").is_empty(), "{version:?}");
+        let Verdict::Liveness(findings) = &bad.verdict else { panic!("{version:?}: {:?}", bad.verdict) };
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(findings[0].starts_with("client-b did not receive the will of client-a (due at "), "{findings:?}");
+    }
+}
+
+/// A 5.0 will whose delay ends after the safety phase: the liveness phase waits for it (past the first settle check) and the run passes once it is delivered; a normal DISCONNECT owes nothing.
+#[test]
+fn the_liveness_phase_waits_for_a_will_due_after_the_safety_phase() {
+    let with_will = |reason: u8| {
+        let mut a = client("a", Version::V5, true, 60);
+        a.session_expiry_interval_secs = Some(60);
+        a.will = Some(crate::codec::Will {
+            topic: crate::codec::TopicName::new("will/a".to_owned()).unwrap(),
+            payload: bytes::Bytes::from_static(b"late will"),
+            qos: Qos::AtLeastOnce,
+            retain: false,
+            properties: crate::codec::Properties { will_delay_interval_secs: Some(20), ..Default::default() },
+        });
+        let mut s = Scenario::new("late-will")
+            .client("client-a", a)
+            .client("client-b", client("b", Version::V5, false, 60))
+            .step(0, "client-a", Action::Connect)
+            .step(0, "client-b", Action::Connect)
+            .step(50, "client-b", subscribe("will/#", Qos::AtLeastOnce))
+            .step(1_000, "client-a", Action::Disconnect { reason });
+        s.end_ms = 5_000;
+        s.settle_ms = 60_000;
+        s
+    };
+    let outcome = with_will(0x04).run(2);
+    assert_eq!(outcome.verdict, Verdict::Pass);
+    let will = deliveries(&outcome, "client-b", "late will");
+    assert_eq!(will.len(), 1);
+    assert!(will[0].at >= Duration::from_secs(21) && will[0].at < Duration::from_secs(22), "{:?}", will[0].at);
+    let end = outcome.trace.events().last().unwrap().at;
+    assert!(end >= will[0].at, "the run went on until the will arrived: {end:?}");
+
+    let normal = with_will(0).run(2);
+    assert_eq!(normal.verdict, Verdict::Pass);
+    assert!(deliveries(&normal, "client-b", "late will").is_empty());
+    assert!(normal.trace.events().last().unwrap().at < Duration::from_secs(7));
+}
+
+/// An UNSUBSCRIBE sent while its SUBSCRIBE still awaits the SUBACK (the link is held) wins: the broker handles the two in order, so a later message on the filter is not owed to the subscriber and the run passes (the world used to count the late SUBACK as an active subscription and report a liveness failure).
+#[test]
+fn an_unsubscribe_before_the_suback_leaves_the_filter_unsubscribed() {
+    let mut s = Scenario::new("unsubscribe-before-suback")
+        .client("sub", client("sub", Version::V5, true, 60))
+        .client("pub", client("pub", Version::V5, false, 60))
+        .step(0, "sub", Action::Connect)
+        .step(0, "pub", Action::Connect)
+        .step(1_000, "sub", subscribe("t/#", Qos::AtLeastOnce))
+        .step(2_000, "sub", Action::Unsubscribe { filter: "t/#".to_owned() })
+        .step(5_000, "pub", publish("t/x", "not for sub", Qos::AtLeastOnce));
+    s.faults = super::faults::FaultPlan::new(vec![
+        catalog::fault(500, super::faults::Fault::Hold { a: "sub".to_owned(), b: super::faults::BROKER.to_owned() }),
+        catalog::fault(
+            3_000,
+            super::faults::Fault::Release { a: "sub".to_owned(), b: super::faults::BROKER.to_owned() },
+        ),
+    ]);
+    s.end_ms = 10_000;
+    let outcome = s.run(1);
+    assert_eq!(outcome.verdict, Verdict::Pass, "{}", outcome.trace.render_text());
+    assert!(deliveries(&outcome, "sub", "not for sub").is_empty());
+    let text = outcome.trace.render_text();
+    let suback = text.find("sub        #1   <- SUBACK").expect("a SUBACK");
+    assert!(text[..suback].contains("-> UNSUBSCRIBE"), "the SUBACK came after the UNSUBSCRIBE was sent");
+}
+
+/// A clean-session subscriber cut off and silent is closed by the broker at its keep-alive bound, which ends its session: a message published after that is not owed to it, even though it has not noticed yet (the world used to keep its subscription and report a liveness failure).
+#[test]
+fn a_session_ended_by_the_broker_owes_nothing_to_a_subscriber_that_has_not_noticed() {
+    for version in [Version::V3_1_1, Version::V5] {
+        let mut s = Scenario::new("ended-session")
+            .client("sub", client("sub", version, false, 10))
+            .client("pub", client("pub", version, false, 60))
+            .step(0, "sub", Action::Connect)
+            .step(0, "pub", Action::Connect)
+            .step(50, "sub", subscribe("t/#", Qos::AtLeastOnce))
+            .step(20_000, "pub", publish("t/x", "after the end", Qos::AtLeastOnce));
+        s.faults = super::faults::FaultPlan::new(vec![
+            catalog::fault(1_000, super::faults::Fault::Silence { client: "sub".to_owned(), for_ms: None }),
+            catalog::fault(1_000, catalog::partition("sub")),
+        ]);
+        s.end_ms = 25_000;
+        s.settle_ms = 2_000;
+        let outcome = s.run(3);
+        assert_eq!(outcome.verdict, Verdict::Pass, "{version:?}\n{}", outcome.trace.render_text());
+        let text = outcome.trace.render_text();
+        assert!(text.contains("broker     #1   -- CLOSE by=local"), "the broker ended the session");
+        assert!(deliveries(&outcome, "sub", "after the end").is_empty());
+    }
+}

@@ -18,6 +18,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::mem;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,6 +28,7 @@ use super::client::{ClientOut, Command, SimClient};
 use super::faults::{Fault, BROKER};
 use super::net::{Arrival, LatencyMs, Network, Segment, Sent, Side};
 use super::rng::SimRng;
+use super::wills::{OwedWill, WillWatch};
 use crate::codec::{decode, DecodeOptions, Packet, Properties, Qos, Version};
 use crate::model::{Broker, BrokerConfig, Citation, ConnectionId, Output, Server, Session};
 use crate::trace::{self, ClosedBy, Dir, EventKind, Trace};
@@ -149,7 +151,10 @@ struct Host {
     inbox: VecDeque<Arrival>,
     deferred: VecDeque<Command>,
     timer: Option<Duration>,
-    pending_subscribes: VecDeque<Vec<ActiveSubscription>>,
+    /// SUBSCRIBEs awaiting their SUBACK, one slot per filter; a slot an
+    /// UNSUBSCRIBE sent since has emptied stays empty (the broker handles
+    /// the two in order, so the filter ends up unsubscribed).
+    pending_subscribes: VecDeque<Vec<Option<ActiveSubscription>>>,
     subscriptions: Vec<ActiveSubscription>,
     /// The client saw a CONNACK on its current connection.
     connected: bool,
@@ -219,8 +224,13 @@ pub struct World {
     hosts: Vec<Host>,
     decoders: BTreeMap<(ConnectionId, Side, bool), Decoder>,
     versions: BTreeMap<ConnectionId, Version>,
+    wills: WillWatch,
     published: Vec<Published>,
+    /// The first publish of each payload, by index in `published`.
+    published_by_payload: BTreeMap<Bytes, usize>,
     delivered: Vec<Delivered>,
+    /// Who got each payload delivered: (client index, topic).
+    delivered_by_payload: BTreeMap<Bytes, Vec<(usize, String)>>,
     violations: Vec<String>,
     stop: Option<Stop>,
 }
@@ -250,8 +260,11 @@ impl World {
             hosts: Vec::new(),
             decoders: BTreeMap::new(),
             versions: BTreeMap::new(),
+            wills: WillWatch::default(),
             published: Vec::new(),
+            published_by_payload: BTreeMap::new(),
             delivered: Vec::new(),
+            delivered_by_payload: BTreeMap::new(),
             violations: Vec::new(),
             stop: None,
         };
@@ -291,6 +304,16 @@ impl World {
         self.hosts.iter().map(|h| h.name.clone()).collect()
     }
 
+    /// The number of clients.
+    pub fn client_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// The name of client `i`.
+    pub fn client_name(&self, i: usize) -> &str {
+        &self.hosts[i].name
+    }
+
     /// Simulated time now.
     pub fn now(&self) -> Duration {
         self.now
@@ -326,6 +349,18 @@ impl World {
         &self.delivered
     }
 
+    /// Whether client `i`'s application received `payload` on `topic`.
+    pub fn has_delivered(&self, i: usize, topic: &str, payload: &[u8]) -> bool {
+        self.delivered_by_payload.get(payload).is_some_and(|to| to.iter().any(|(j, t)| *j == i && t == topic))
+    }
+
+    /// Moves out what clients published and received (the world keeps empty lists).
+    pub fn take_results(&mut self) -> (Vec<Published>, Vec<Delivered>) {
+        self.published_by_payload.clear();
+        self.delivered_by_payload.clear();
+        (mem::take(&mut self.published), mem::take(&mut self.delivered))
+    }
+
     /// Protocol violations clients reported, and other safety findings.
     pub fn violations(&self) -> &[String] {
         &self.violations
@@ -354,6 +389,12 @@ impl World {
     /// Client `i`'s subscriptions known active since its session began.
     pub fn subscriptions(&self, i: usize) -> &[ActiveSubscription] {
         &self.hosts[i].subscriptions
+    }
+
+    /// The wills the broker owes by `until`, as things stand now (see
+    /// [`WillWatch`](super::wills::WillWatch)).
+    pub fn owed_wills(&self, until: Duration) -> Vec<OwedWill> {
+        self.wills.owed(self.now, until, |conn| !self.net.can_send(conn, Side::Connector))
     }
 
     // ---- scheduling ----
@@ -576,6 +617,15 @@ impl World {
             Fault::CrashBroker => {
                 let Some(broker) = self.broker.take() else { return };
                 self.broker_timer = None;
+                self.wills.crashed(self.now);
+                let durable = self.config.durable_store;
+                for host in &mut self.hosts {
+                    // Sessions the crash ends: all without the store, and
+                    // those that end with their connection.
+                    if !durable || !host.persistent {
+                        host.subscriptions.clear();
+                    }
+                }
                 if self.config.durable_store {
                     self.durable = Some(broker.export_sessions());
                 }
@@ -654,6 +704,18 @@ impl World {
         }
     }
 
+    /// The broker's end of `conn` closed: a client whose session ends with
+    /// its connection has no subscriptions any more, whether or not it has
+    /// noticed yet.
+    fn broker_end_closed(&mut self, conn: ConnectionId) {
+        let Some((client, _)) = self.net.names(conn) else { return };
+        if let Some(host) = self.hosts.iter_mut().find(|h| h.name == client) {
+            if !host.persistent {
+                host.subscriptions.clear();
+            }
+        }
+    }
+
     fn queue_reconnect(&mut self, i: usize) {
         if !self.hosts[i].want_connected || self.hosts[i].reconnect_queued {
             return;
@@ -726,6 +788,8 @@ impl World {
             }
             Segment::Fin => {
                 self.record(EventKind::Closed { endpoint: BROKER.to_owned(), conn: conn.0, by: ClosedBy::Peer });
+                self.wills.closed(now, conn);
+                self.broker_end_closed(conn);
                 self.net.close_silently(conn, Side::Acceptor);
                 if let Some(b) = self.broker.as_mut() {
                     b.handle_connection_closed(now, conn);
@@ -777,6 +841,8 @@ impl World {
                             conn: conn.0,
                             by: ClosedBy::Local,
                         });
+                        self.wills.closed(self.now, conn);
+                        self.broker_end_closed(conn);
                         self.send(conn, Side::Acceptor, Segment::Fin);
                     }
                 }
@@ -797,7 +863,6 @@ impl World {
 
     fn drain_client(&mut self, i: usize) {
         while let Some(output) = self.hosts[i].machine.poll_output() {
-            let name = self.hosts[i].name.clone();
             match output {
                 ClientOut::Transmit(bytes) => {
                     if let Some(conn) = self.hosts[i].conn {
@@ -808,7 +873,7 @@ impl World {
                 ClientOut::Close => self.close_client(i, ClosedBy::Local),
                 ClientOut::Cite(c) => {
                     let c = Citation { conn: self.hosts[i].conn, ..c };
-                    self.cite(name, c);
+                    self.cite(self.hosts[i].name.clone(), c);
                 }
                 ClientOut::Connected { session_present, reason_code } => {
                     let host = &mut self.hosts[i];
@@ -822,8 +887,15 @@ impl World {
                     }
                 }
                 ClientOut::Delivered { topic, payload, qos, retain } => {
-                    let publisher_seq =
-                        self.published.iter().find(|p| p.topic == topic && p.payload == payload).map(|p| p.seq);
+                    let publisher_seq = self
+                        .published_by_payload
+                        .get(&payload[..])
+                        .map(|k| &self.published[*k])
+                        .filter(|p| p.topic == topic)
+                        .or_else(|| self.published.iter().find(|p| p.topic == topic && p.payload == payload))
+                        .map(|p| p.seq);
+                    let name = self.hosts[i].name.clone();
+                    self.delivered_by_payload.entry(payload.clone()).or_default().push((i, topic.clone()));
                     self.delivered.push(Delivered {
                         client: name.clone(),
                         topic: topic.clone(),
@@ -842,8 +914,11 @@ impl World {
                 }
                 ClientOut::PublishCompleted { seq, .. } => {
                     let now = self.now;
-                    if let Some(p) =
-                        self.published.iter_mut().find(|p| p.client == name && p.seq == seq && p.completed_at.is_none())
+                    let name = &self.hosts[i].name;
+                    if let Some(p) = self
+                        .published
+                        .iter_mut()
+                        .find(|p| p.client == *name && p.seq == seq && p.completed_at.is_none())
                     {
                         p.completed_at = Some(now);
                     }
@@ -852,8 +927,8 @@ impl World {
                     let now = self.now;
                     let host = &mut self.hosts[i];
                     if let Some(subs) = host.pending_subscribes.pop_front() {
-                        for (mut sub, code) in subs.into_iter().zip(reason_codes) {
-                            if code.0 < 0x80 {
+                        for (sub, code) in subs.into_iter().zip(reason_codes) {
+                            if let (Some(mut sub), true) = (sub, code.0 < 0x80) {
                                 sub.since = now;
                                 host.subscriptions.retain(|s| s.filter != sub.filter);
                                 host.subscriptions.push(sub);
@@ -863,8 +938,10 @@ impl World {
                 }
                 ClientOut::Unsubscribed | ClientOut::Disconnected => {}
                 ClientOut::ProtocolViolation(description) => {
+                    let name = &self.hosts[i].name;
                     self.violations.push(format!("{name}: {description}"));
-                    self.record(EventKind::Note { text: format!("{name}: protocol violation: {description}") });
+                    let text = format!("{name}: protocol violation: {description}");
+                    self.record(EventKind::Note { text });
                 }
             }
         }
@@ -881,24 +958,33 @@ impl World {
             Command::Subscribe(subs) => {
                 let active = subs
                     .iter()
-                    .map(|s| ActiveSubscription {
-                        filter: s.filter.as_str().to_owned(),
-                        qos: s.options.qos,
-                        no_local: s.options.no_local,
-                        since: now,
+                    .map(|s| {
+                        Some(ActiveSubscription {
+                            filter: s.filter.as_str().to_owned(),
+                            qos: s.options.qos,
+                            no_local: s.options.no_local,
+                            since: now,
+                        })
                     })
                     .collect();
                 self.hosts[i].pending_subscribes.push_back(active);
             }
             Command::Unsubscribe(filters) => {
                 let host = &mut self.hosts[i];
-                host.subscriptions.retain(|s| !filters.iter().any(|f| f.as_str() == s.filter));
+                let gone = |s: &ActiveSubscription| filters.iter().any(|f| f.as_str() == s.filter);
+                host.subscriptions.retain(|s| !gone(s));
+                for slot in host.pending_subscribes.iter_mut().flatten() {
+                    if slot.as_ref().is_some_and(gone) {
+                        *slot = None;
+                    }
+                }
             }
             Command::Disconnect(_) => self.hosts[i].want_connected = false,
             Command::Publish { .. } => {}
         }
         let seq = self.hosts[i].machine.command(now, command.clone(), Properties::default());
         if let (Command::Publish { topic, payload, qos, .. }, Some(seq)) = (command, seq) {
+            self.published_by_payload.entry(payload.clone()).or_insert(self.published.len());
             self.published.push(Published {
                 client: self.hosts[i].name.clone(),
                 seq,
@@ -915,25 +1001,30 @@ impl World {
     // ---- trace decoding ----
 
     fn record_bytes(&mut self, conn: ConnectionId, side: Side, dir: Dir, bytes: &[u8]) {
+        let key = (conn, side, dir == Dir::Sent);
+        let pending = match self.decoders.get(&key) {
+            Some(d) if d.broken => return,
+            Some(d) => !d.buf.is_empty(),
+            None => false,
+        };
         let endpoint = match side {
             Side::Acceptor => BROKER.to_owned(),
             Side::Connector => self.net.names(conn).map(|(c, _)| c.to_owned()).unwrap_or_default(),
         };
-        let key = (conn, side, dir == Dir::Sent);
-        let mut decoder = self.decoders.remove(&key).unwrap_or_default();
-        if decoder.broken {
-            self.decoders.insert(key, decoder);
-            return;
-        }
-        // Fast path: a whole packet or more with nothing buffered needs no copy.
-        if decoder.buf.is_empty() {
+        // Fast path: nothing buffered, so whole packets need no copy and no
+        // decoder is stored unless bytes are left over or they are malformed.
+        if !pending {
+            let mut decoder = Decoder::default();
             let consumed = self.decode_into_trace(&endpoint, conn, dir, bytes, &mut decoder);
-            if !decoder.broken {
-                decoder.buf.extend_from_slice(&bytes[consumed..]);
+            if decoder.broken || consumed < bytes.len() {
+                if !decoder.broken {
+                    decoder.buf.extend_from_slice(&bytes[consumed..]);
+                }
+                self.decoders.insert(key, decoder);
             }
-            self.decoders.insert(key, decoder);
             return;
         }
+        let mut decoder = self.decoders.remove(&key).unwrap_or_default();
         decoder.buf.extend_from_slice(bytes);
         let buf = std::mem::take(&mut decoder.buf);
         let start = self.decode_into_trace(&endpoint, conn, dir, &buf, &mut decoder);
@@ -959,6 +1050,10 @@ impl World {
                 Ok(Some((packet, used))) => {
                     if let Packet::Connect(c) = &packet {
                         self.versions.insert(conn, c.version);
+                    }
+                    if endpoint == BROKER {
+                        let client = self.net.names(conn).map_or("", |(c, _)| c);
+                        self.wills.packet(self.now, conn, client, dir == Dir::Received, &packet);
                     }
                     start += used;
                     let endpoint = endpoint.to_owned();

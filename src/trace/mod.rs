@@ -315,6 +315,13 @@ impl Trace {
         self.events.len() >= self.max_events
     }
 
+    /// Makes room for `additional` more events (never beyond `max_events`)
+    /// so that recording does not reallocate; changes nothing else.
+    pub fn reserve(&mut self, additional: usize) {
+        let room = self.max_events.saturating_sub(self.events.len());
+        self.events.reserve(additional.min(room));
+    }
+
     /// Appends `kind` at simulated time `at`.
     ///
     /// Refuses the event, leaving the trace as it was, when the trace is full

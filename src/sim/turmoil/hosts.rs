@@ -1,8 +1,10 @@
 //! The hosts of a turmoil run: the broker under test (the model broker,
-//! any sans-IO [`Server`], or any async code given a [`RecordingListener`])
-//! and the clients under test (a scripted [`ModelClient`], or any async code
-//! given a [`Connector`]).
+//! with its optional durable store, any sans-IO [`Server`], or any async
+//! code given a [`RecordingListener`]) and the clients under test (a
+//! scripted [`ModelClient`] that obeys its [`ClientControl`], or any async
+//! code given a [`Connector`]).
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
@@ -17,7 +19,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use super::record::{ConnIds, Recorded, Recorder, RecordingListener};
 use crate::codec::{Properties, Qos, ReasonCode, Subscription, SubscriptionOptions, TopicFilter, TopicName};
 use crate::io::DriverConfig;
-use crate::model::{BrokerConfig, ClientConfig, ClientEvent, ClientOutput, ConnectionId, ModelClient, Output, Server};
+use crate::model::{
+    Broker, BrokerConfig, ClientConfig, ClientEvent, ClientOutput, ConnectionId, ModelClient, Output, Server, Session,
+};
 use crate::sim::rng::{SimRng, Stream};
 use crate::spec::Version;
 use crate::trace::EventKind;
@@ -74,11 +78,12 @@ impl BrokerUnderTest {
         BrokerUnderTest::Server(Box::new(move || Box::new(f())))
     }
 
-    /// Starts the software once: bind, then serve.
-    pub(super) fn start(&self, recorder: Recorder, driver: DriverConfig) -> HostFuture {
+    /// Starts the software once: bind, then serve. A model broker starts
+    /// from `store` (empty unless it is durable and kept sessions at a crash).
+    pub(super) fn start(&self, recorder: Recorder, driver: DriverConfig, store: &BrokerStore) -> HostFuture {
         match self {
             BrokerUnderTest::Model(config) => {
-                let broker = crate::model::Broker::new(config.clone());
+                let broker = SharedBroker(store.start(config));
                 Box::pin(async move { serve(bind(recorder).await?, broker, driver).await })
             }
             BrokerUnderTest::Server(make) => {
@@ -217,9 +222,10 @@ impl ClientUnderTest {
         ClientUnderTest::Custom(Box::new(move |connector| Box::pin(f(connector))))
     }
 
-    pub(super) fn start(self, connector: Connector) -> HostFuture {
+    /// Starts the client; a model client obeys `control`.
+    pub(super) fn start(self, connector: Connector, control: Rc<ClientControl>) -> HostFuture {
         match self {
-            ClientUnderTest::Model(spec) => Box::pin(run_model_client(*spec, connector)),
+            ClientUnderTest::Model(spec) => Box::pin(run_model_client(*spec, connector, control)),
             ClientUnderTest::Custom(f) => f(connector),
         }
     }
@@ -231,14 +237,22 @@ pub struct ModelClientSpec {
     /// Its CONNECT.
     pub config: ClientConfig,
     /// Application actions at simulated times, applied in time order (ties
-    /// in list order). The client connects at the start.
+    /// in list order).
     pub steps: Vec<ClientStep>,
+    /// Whether the client dials at the start; if not, it stays offline until
+    /// a `Connect` step.
+    #[serde(default = "yes")]
+    pub connect_at_start: bool,
     /// After a connection ends (or a connect fails) the client dials again
     /// this long after; `None` stays offline until a `Connect` step.
     pub reconnect_after_ms: Option<u64>,
     /// The client sends DISCONNECT (when connected) and its host ends here.
     /// The run ends when every client has ended.
     pub stop_at_ms: u64,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One scripted action at a simulated time.
@@ -272,10 +286,25 @@ pub enum ClientAction {
         /// RETAIN.
         retain: bool,
     },
-    /// Send DISCONNECT and stay offline.
-    Disconnect,
+    /// Unsubscribe from one filter.
+    Unsubscribe {
+        /// The filter.
+        filter: String,
+    },
+    /// Send DISCONNECT with `reason` (5.0; 0x04 keeps the will) and stay
+    /// offline.
+    Disconnect {
+        /// The reason code; 0 when absent.
+        #[serde(default)]
+        reason: u8,
+    },
     /// Dial again (after a `Disconnect`, or without `reconnect_after_ms`).
     Connect,
+    /// The application stops reading and sending (the socket stays open);
+    /// later steps wait until a `Resume`.
+    Silence,
+    /// Ends a `Silence`.
+    Resume,
 }
 
 /// The host's simulated clock: time since the run started (client hosts
@@ -289,151 +318,291 @@ async fn sleep_until(at: Duration) {
     tokio::time::sleep(at.saturating_sub(now())).await;
 }
 
+/// What the run loop tells a scripted model client between two steps: the
+/// client faults (an abrupt close; a silence and its end). Shared with the
+/// client's host, which runs on the same thread.
+#[derive(Debug, Default)]
+pub struct ClientControl {
+    close: Cell<bool>,
+    silenced: Cell<bool>,
+    notify: tokio::sync::Notify,
+}
+
+impl ClientControl {
+    /// Drop the socket now: no DISCONNECT, the broker sees an end of stream.
+    pub(super) fn close(&self) {
+        self.close.set(true);
+        self.notify.notify_one();
+    }
+
+    /// Stop (`true`) or resume (`false`) reading, sending and the script.
+    pub(super) fn silence(&self, on: bool) {
+        self.silenced.set(on);
+        self.notify.notify_one();
+    }
+}
+
+/// The model broker's store on the turmoil path: the broker of the current
+/// start and, with the durable store, the sessions exported at the last
+/// crash, which the next start imports (as the discrete-event world does).
+#[derive(Debug, Default)]
+pub(super) struct BrokerStore {
+    pub(super) durable: bool,
+    current: RefCell<Option<Rc<RefCell<Broker>>>>,
+    saved: RefCell<Option<Vec<Session>>>,
+}
+
+impl BrokerStore {
+    /// An empty store; `durable` says whether a crash keeps the sessions.
+    pub(super) fn new(durable: bool) -> BrokerStore {
+        BrokerStore { durable, ..BrokerStore::default() }
+    }
+
+    /// The broker host is about to crash: keep its sessions if durable.
+    pub(super) fn crash(&self) {
+        if let Some(broker) = self.current.borrow_mut().take() {
+            if self.durable {
+                *self.saved.borrow_mut() = Some(broker.borrow().export_sessions());
+            }
+        }
+    }
+
+    fn start(&self, config: &BrokerConfig) -> Rc<RefCell<Broker>> {
+        let sessions = self.saved.borrow_mut().take().unwrap_or_default();
+        let broker = Rc::new(RefCell::new(Broker::with_sessions(config.clone(), sessions)));
+        *self.current.borrow_mut() = Some(Rc::clone(&broker));
+        broker
+    }
+}
+
+/// The model broker shared with its [`BrokerStore`].
+struct SharedBroker(Rc<RefCell<Broker>>);
+
+impl Server for SharedBroker {
+    fn handle_connection_opened(&mut self, now: Duration, conn: ConnectionId) {
+        self.0.borrow_mut().handle_connection_opened(now, conn);
+    }
+
+    fn handle_bytes(&mut self, now: Duration, conn: ConnectionId, bytes: &[u8]) {
+        self.0.borrow_mut().handle_bytes(now, conn, bytes);
+    }
+
+    fn handle_connection_closed(&mut self, now: Duration, conn: ConnectionId) {
+        self.0.borrow_mut().handle_connection_closed(now, conn);
+    }
+
+    fn handle_timeout(&mut self, now: Duration) {
+        self.0.borrow_mut().handle_timeout(now);
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        self.0.borrow_mut().poll_output()
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        self.0.borrow().poll_timeout()
+    }
+}
+
+/// The state of a scripted model client's driver.
+struct Driver {
+    client: ModelClient,
+    version: Version,
+    conn: Option<Recorded<::turmoil::net::TcpStream>>,
+    dial_at: Option<Duration>,
+    /// Whether the application wants to be connected (false after a Disconnect step).
+    online: bool,
+    reconnect: Option<Duration>,
+}
+
+impl Driver {
+    fn redial(&mut self) {
+        self.dial_at = if self.online { self.reconnect.map(|d| now() + d) } else { None };
+    }
+
+    fn lost(&mut self) {
+        self.conn = None;
+        self.client.handle_connection_closed(now());
+        self.redial();
+    }
+}
+
 /// The driver of a scripted model client over recorded turmoil TCP: read →
 /// `handle_bytes`, write outputs, sleep until the earliest of its deadline,
-/// the next step, the next dial and the end.
-async fn run_model_client(spec: ModelClientSpec, connector: Connector) -> HostResult {
+/// the next step, the next dial and the end, or until the run loop's
+/// [`ClientControl`] says something. While silenced it neither reads, nor
+/// writes, nor dials, nor runs its timers or script (but for `Resume`).
+async fn run_model_client(spec: ModelClientSpec, connector: Connector, control: Rc<ClientControl>) -> HostResult {
     let ms = Duration::from_millis;
     let endpoint = connector.endpoint().to_owned();
     let recorder = connector.recorder().clone();
-    let version = spec.config.version;
-    let mut client = ModelClient::new(spec.config);
+    let mut d = Driver {
+        version: spec.config.version,
+        client: ModelClient::new(spec.config),
+        conn: None,
+        dial_at: spec.connect_at_start.then_some(Duration::ZERO),
+        online: spec.connect_at_start,
+        reconnect: spec.reconnect_after_ms.map(ms),
+    };
     let mut steps: Vec<ClientStep> = spec.steps;
     steps.sort_by_key(|s| s.at_ms);
     let mut steps: VecDeque<ClientStep> = steps.into();
-    let reconnect = spec.reconnect_after_ms.map(ms);
     let stop = ms(spec.stop_at_ms);
-    let mut conn: Option<Recorded<::turmoil::net::TcpStream>> = None;
-    let mut dial_at: Option<Duration> = Some(Duration::ZERO);
-    // Whether the application wants to be connected (false after a Disconnect step).
-    let mut online = true;
-    let redial = |online: bool| if online { reconnect.map(|d| now() + d) } else { None };
     let mut buf = vec![0u8; 4096];
     loop {
-        if conn.is_none() && dial_at.is_some_and(|t| t <= now()) && now() < stop {
-            dial_at = None;
+        if control.close.take() {
+            if let Some(stream) = d.conn.take() {
+                // Dropped, not shut down: recorded as closed by the network.
+                recorder.set_crashing(Some(&endpoint));
+                drop(stream);
+                recorder.set_crashing(None);
+                d.lost();
+            }
+        }
+        if control.silenced.get() {
+            // Only a scripted Resume (or the run loop) ends a silence.
+            if let Some(k) = steps.iter().position(|s| ms(s.at_ms) <= now() && s.action == ClientAction::Resume) {
+                steps.remove(k);
+                control.silenced.set(false);
+                continue;
+            }
+            if now() >= stop {
+                break;
+            }
+            let resume = steps.iter().find(|s| s.action == ClientAction::Resume).map(|s| ms(s.at_ms));
+            let wake = resume.map_or(stop, |r| r.min(stop));
+            tokio::select! {
+                biased;
+                () = control.notify.notified() => {}
+                () = sleep_until(wake) => {}
+            }
+            continue;
+        }
+        if d.conn.is_none() && d.dial_at.is_some_and(|t| t <= now()) && now() < stop {
+            d.dial_at = None;
             match connector.connect().await {
                 Ok(stream) => {
-                    conn = Some(stream);
-                    client.handle_connection_opened(now());
+                    d.conn = Some(stream);
+                    d.client.handle_connection_opened(now());
                 }
-                Err(_) => dial_at = redial(online),
+                Err(_) => d.redial(),
             }
         }
         // Drain outputs; a failed write or a requested close ends the connection.
         let mut ended = false;
-        while let Some(output) = client.poll_output() {
+        while let Some(output) = d.client.poll_output() {
             match output {
                 ClientOutput::Transmit(bytes) => {
-                    if let Some(stream) = conn.as_mut() {
+                    if let Some(stream) = d.conn.as_mut() {
                         if stream.write_all(&bytes).await.is_err() {
                             ended = true;
                         }
                     }
                 }
                 ClientOutput::Close => {
-                    if let Some(mut stream) = conn.take() {
+                    if let Some(mut stream) = d.conn.take() {
                         let _ = stream.shutdown().await;
-                        dial_at = redial(online);
+                        d.redial();
                     }
                 }
                 ClientOutput::Cite(c) => {
                     // The model client cites without a connection: it has one at a time.
-                    let c = crate::model::Citation { conn: conn.as_ref().map(|s| ConnectionId(s.conn())), ..c };
+                    let c = crate::model::Citation { conn: d.conn.as_ref().map(|s| ConnectionId(s.conn())), ..c };
                     recorder.cite(&endpoint, &ConnIds::default(), c);
                 }
                 ClientOutput::Event(ClientEvent::Delivered { topic, payload, qos, retain, .. }) => {
                     connector.delivered(&topic, qos.as_u8(), retain, payload);
                 }
+                ClientOutput::Event(ClientEvent::ProtocolViolation { description }) => {
+                    recorder.note(format!("{endpoint}: {}{description}", super::scenario::PROTOCOL_VIOLATION));
+                }
                 ClientOutput::Event(_) => {}
             }
         }
         if ended {
-            conn = None;
-            client.handle_connection_closed(now());
-            dial_at = redial(online);
+            d.lost();
             continue;
         }
         if now() >= stop {
             break;
         }
-        let wake = [client.poll_timeout(), steps.front().map(|s| ms(s.at_ms)), dial_at]
+        let wake = [d.client.poll_timeout(), steps.front().map(|s| ms(s.at_ms)), d.dial_at]
             .into_iter()
             .flatten()
             .fold(stop, Duration::min);
         let read = async {
-            match conn.as_mut() {
+            match d.conn.as_mut() {
                 Some(stream) => stream.read(&mut buf).await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             biased;
+            () = control.notify.notified() => {}
             read = read => match read {
-                Ok(n) if n > 0 => client.handle_bytes(now(), &buf[..n]),
-                _ => {
-                    conn = None;
-                    client.handle_connection_closed(now());
-                    dial_at = redial(online);
-                }
+                Ok(n) if n > 0 => d.client.handle_bytes(now(), &buf[..n]),
+                _ => d.lost(),
             },
             () = sleep_until(wake) => {
-                while steps.front().is_some_and(|s| ms(s.at_ms) <= now()) {
+                while steps.front().is_some_and(|s| ms(s.at_ms) <= now()) && !control.silenced.get() {
                     let step = steps.pop_front().expect("checked");
-                    apply(&mut client, now(), version, step.action, &mut online, &mut dial_at)?;
+                    d.apply(now(), step.action, &control)?;
                 }
-                if client.poll_timeout().is_some_and(|d| d <= now()) {
-                    client.handle_timeout(now());
+                if d.client.poll_timeout().is_some_and(|t| t <= now()) {
+                    d.client.handle_timeout(now());
                 }
             }
         }
     }
-    if client.is_connected() {
-        client.disconnect(now(), ReasonCode::NORMAL_DISCONNECTION);
-        while let Some(output) = client.poll_output() {
-            if let (ClientOutput::Transmit(bytes), Some(stream)) = (output, conn.as_mut()) {
+    if d.client.is_connected() && !control.silenced.get() {
+        d.client.disconnect(now(), ReasonCode::NORMAL_DISCONNECTION);
+        while let Some(output) = d.client.poll_output() {
+            if let (ClientOutput::Transmit(bytes), Some(stream)) = (output, d.conn.as_mut()) {
                 let _ = stream.write_all(&bytes).await;
             }
         }
     }
-    if let Some(mut stream) = conn.take() {
+    if let Some(mut stream) = d.conn.take() {
         let _ = stream.shutdown().await;
     }
     Ok(())
 }
 
-fn apply(
-    client: &mut ModelClient,
-    now: Duration,
-    version: Version,
-    action: ClientAction,
-    online: &mut bool,
-    dial_at: &mut Option<Duration>,
-) -> HostResult {
-    let qos = |q: u8| Qos::from_u8(q).ok_or_else(|| format!("QoS {q} does not exist"));
-    match action {
-        ClientAction::Subscribe { filter, qos: q } => {
-            let filter = match version {
-                Version::V3_1_1 => TopicFilter::new_v3(filter),
-                Version::V5 => TopicFilter::new(filter),
+impl Driver {
+    fn apply(&mut self, now: Duration, action: ClientAction, control: &ClientControl) -> HostResult {
+        let qos = |q: u8| Qos::from_u8(q).ok_or_else(|| format!("QoS {q} does not exist"));
+        let filter = |filter: String| match self.version {
+            Version::V3_1_1 => TopicFilter::new_v3(filter),
+            Version::V5 => TopicFilter::new(filter),
+        };
+        match action {
+            ClientAction::Subscribe { filter: f, qos: q } => {
+                let filter = filter(f).map_err(|e| format!("{e}"))?;
+                let subscription = Subscription { filter, options: SubscriptionOptions::qos(qos(q)?) };
+                self.client.subscribe(now, vec![subscription], Properties::default());
             }
-            .map_err(|e| format!("{e}"))?;
-            let subscription = Subscription { filter, options: SubscriptionOptions::qos(qos(q)?) };
-            client.subscribe(now, vec![subscription], Properties::default());
+            ClientAction::Unsubscribe { filter: f } => {
+                let filter = filter(f).map_err(|e| format!("{e}"))?;
+                self.client.unsubscribe(now, vec![filter]);
+            }
+            ClientAction::Publish { topic, payload, qos: q, retain } => {
+                let topic = TopicName::new(topic).map_err(|e| format!("{e}"))?;
+                self.client.publish(now, topic, Bytes::from(payload), qos(q)?, retain, Properties::default());
+            }
+            ClientAction::Disconnect { reason } => {
+                self.client.disconnect(now, ReasonCode(reason));
+                self.online = false;
+                self.dial_at = None;
+            }
+            ClientAction::Connect => {
+                self.online = true;
+                if self.conn.is_none() {
+                    self.dial_at = Some(now);
+                }
+            }
+            ClientAction::Silence => control.silenced.set(true),
+            ClientAction::Resume => control.silenced.set(false),
         }
-        ClientAction::Publish { topic, payload, qos: q, retain } => {
-            let topic = TopicName::new(topic).map_err(|e| format!("{e}"))?;
-            client.publish(now, topic, Bytes::from(payload), qos(q)?, retain, Properties::default());
-        }
-        ClientAction::Disconnect => {
-            client.disconnect(now, ReasonCode::NORMAL_DISCONNECTION);
-            *online = false;
-            *dial_at = None;
-        }
-        ClientAction::Connect => {
-            *online = true;
-            *dial_at = Some(now);
-        }
+        Ok(())
     }
-    Ok(())
 }

@@ -3,10 +3,12 @@
 //! the same [`Trace`] as the model. See `docs/plugging-in.md`.
 //!
 //! Owns: the turmoil `Sim` of one run (seeded RNG, pinned epoch, chosen
-//! tick, bounded duration), the broker host and the client hosts
-//! ([`hosts`]), the recording layer ([`record`]) and faults at simulated
-//! times ([`fault`]); it is the only caller of turmoil's fault functions on
-//! this path.
+//! tick, bounded duration), the broker host with the model broker's
+//! optional durable store and the client hosts ([`hosts`]), the recording
+//! layer ([`record`]), the application of the discrete world's
+//! [`FaultPlan`] to turmoil ([`fault`]; it is the only caller of turmoil's
+//! fault functions on this path), and runs of a whole [`Scenario`] with its
+//! liveness phase ([`scenario`]).
 //!
 //! Must not touch: model internals, wall clocks, unseeded randomness,
 //! hash-ordered iteration. The only randomness here is turmoil's own, seeded
@@ -14,9 +16,10 @@
 //!
 //! # Layout
 //! - [`record`]: [`Recorder`], [`Recorded`] streams, [`RecordingListener`].
-//! - [`hosts`]: [`BrokerUnderTest`], [`ClientUnderTest`], [`Connector`] and
-//!   the scripted model client's driver.
-//! - [`fault`]: [`TurmoilFault`], [`FaultAt`].
+//! - [`hosts`]: [`BrokerUnderTest`], [`ClientUnderTest`], [`Connector`],
+//!   the scripted model client's driver and its [`ClientControl`].
+//! - [`fault`]: how each [`Fault`](crate::sim::Fault) is applied.
+//! - [`scenario`]: [`run_scenario`], a [`Scenario`] on this path.
 //!
 //! The external crate is always named `::turmoil` here, since this module
 //! is called `turmoil` too.
@@ -24,24 +27,31 @@
 pub mod fault;
 pub mod hosts;
 pub mod record;
+pub mod scenario;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::io::DriverConfig;
-use crate::trace::{EventKind, Trace, TraceError, TraceHeader};
+use crate::sim::faults::FaultPlan;
+#[cfg(doc)]
+use crate::sim::Scenario;
+use crate::trace::{Trace, TraceError, TraceHeader};
 
-pub use fault::{FaultAt, TurmoilFault};
+use fault::{Context, Op};
+use hosts::BrokerStore;
 pub use hosts::{
-    serve, BrokerUnderTest, ClientAction, ClientStep, ClientUnderTest, Connector, HostFuture, HostResult,
-    ModelClientSpec, BROKER_HOST, BROKER_PORT,
+    serve, BrokerUnderTest, ClientAction, ClientControl, ClientStep, ClientUnderTest, Connector, HostFuture,
+    HostResult, ModelClientSpec, BROKER_HOST, BROKER_PORT,
 };
 pub use record::{ConnIds, PeerAddrs, Recorded, Recorder, RecordingListener};
+pub use scenario::{run_scenario, ScenarioRun};
 
 /// Everything about a turmoil run but its hosts. Printed (without the seed
 /// and scenario, which have their own lines) in the trace header.
@@ -66,8 +76,18 @@ pub struct TurmoilConfig {
     /// The highest message latency, ms (turmoil draws
     /// `min + (max - min) × Exp(5)`, whole ms, delivered at step boundaries).
     pub max_latency_ms: u64,
-    /// The faults, applied at the first step boundary at or after their time.
-    pub faults: Vec<FaultAt>,
+    /// The faults (the discrete world's plan type), applied at the first
+    /// step boundary at or after their time; see [`fault`].
+    pub faults: FaultPlan,
+    /// Whether the model broker's sessions survive a crash (exported at the
+    /// crash, imported at the restart). Other brokers keep what they keep.
+    #[serde(default)]
+    pub durable_store: bool,
+    /// When the liveness phase begins (ms): every fault ends (links heal
+    /// and release, default latency returns, a crashed broker restarts,
+    /// silenced clients resume). None: never.
+    #[serde(default)]
+    pub heal_at_ms: Option<u64>,
 }
 
 impl TurmoilConfig {
@@ -82,7 +102,9 @@ impl TurmoilConfig {
             max_events: 100_000,
             min_latency_ms: 1,
             max_latency_ms: 10,
-            faults: Vec::new(),
+            faults: FaultPlan::default(),
+            durable_store: false,
+            heal_at_ms: None,
         }
     }
 
@@ -102,6 +124,9 @@ pub enum TurmoilOutcome {
     TimedOut,
     /// A host's software returned an error or panicked.
     HostFailed(String),
+    /// The fault plan names a host the run does not have, or aims a client
+    /// fault at a plugged-in client; nothing ran.
+    BadPlan(String),
     /// The trace refused an event (full, or time went back).
     TraceRefused(TraceError),
 }
@@ -178,9 +203,23 @@ impl TurmoilWorld {
         let header = self.header();
         let TurmoilWorld { config, broker, driver, clients, .. } = self;
         let recorder = Recorder::new(Trace::new(header, config.max_events));
+        let names: Vec<String> = clients.iter().map(|(name, _, _)| name.clone()).collect();
+        let controls: BTreeMap<String, Rc<ClientControl>> = clients
+            .iter()
+            .filter(|(_, c, _)| matches!(c, ClientUnderTest::Model(_)))
+            .map(|(name, _, _)| (name.clone(), Rc::new(ClientControl::default())))
+            .collect();
+        if let Err(why) = fault::check(&config.faults, &names, &controls) {
+            return TurmoilRun {
+                trace: recorder.finish(),
+                outcome: TurmoilOutcome::BadPlan(why),
+                elapsed: Duration::ZERO,
+            };
+        }
         let tick = config.tick();
         let max = Duration::from_millis(config.max_duration_ms);
         let min_latency = Duration::from_millis(config.min_latency_ms);
+        let max_latency = Duration::from_millis(config.max_latency_ms).max(min_latency);
         let mut sim = ::turmoil::Builder::new()
             .rng_seed(config.seed)
             .epoch(UNIX_EPOCH)
@@ -188,23 +227,45 @@ impl TurmoilWorld {
             // Our own bound ends the run first; turmoil's is a backstop.
             .simulation_duration(max + tick * 4)
             .min_message_latency(min_latency)
-            .max_message_latency(Duration::from_millis(config.max_latency_ms).max(min_latency))
+            .max_message_latency(max_latency)
             .build();
+        let store = Rc::new(BrokerStore::new(config.durable_store));
         let host_recorder = recorder.clone();
-        sim.host(BROKER_HOST, move || broker.start(host_recorder.clone(), driver.clone()));
+        let host_store = Rc::clone(&store);
+        sim.host(BROKER_HOST, move || broker.start(host_recorder.clone(), driver.clone(), &host_store));
         for (name, client, _) in clients {
             let connector = Connector::new(recorder.clone(), &name, config.seed);
-            sim.client(name.as_str(), client.start(connector));
+            let control = controls.get(&name).cloned().unwrap_or_default();
+            sim.client(name.as_str(), client.start(connector, control));
         }
-        let mut faults: Vec<FaultAt> = config.faults.clone();
-        faults.sort_by_key(|f| f.at_ms);
-        let mut faults: VecDeque<FaultAt> = faults.into();
+        // Pending ops in (time, order of scheduling): never hash-ordered.
+        let mut ops: BTreeMap<(Duration, u64), Op> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut schedule = |ops: &mut BTreeMap<(Duration, u64), Op>, at: Duration, op: Op| {
+            ops.insert((at, next), op);
+            next += 1;
+        };
+        for step in &config.faults.steps {
+            schedule(&mut ops, Duration::from_millis(step.at_ms), Op::Fault(step.fault.clone()));
+        }
+        if let Some(at) = config.heal_at_ms {
+            schedule(&mut ops, Duration::from_millis(at), Op::HealAll);
+        }
+        let cx = Context {
+            recorder: &recorder,
+            store: &store,
+            controls: &controls,
+            clients: &names,
+            latency: (min_latency, max_latency),
+        };
         let outcome = loop {
             let elapsed = sim.elapsed();
             recorder.set_now(elapsed);
-            while faults.front().is_some_and(|f| Duration::from_millis(f.at_ms) <= elapsed) {
-                let step = faults.pop_front().expect("checked");
-                apply(&mut sim, &recorder, &step.fault);
+            while let Some(entry) = ops.first_entry().filter(|e| e.key().0 <= elapsed) {
+                let op = entry.remove();
+                if let Some((after, then)) = fault::apply(&mut sim, &cx, op) {
+                    schedule(&mut ops, elapsed + after, then);
+                }
             }
             if let Some(e) = recorder.refused() {
                 break TurmoilOutcome::TraceRefused(e);
@@ -223,7 +284,7 @@ impl TurmoilWorld {
         if outcome == TurmoilOutcome::Finished {
             // Let the last segments land, so the broker's side of the final
             // packets (a DISCONNECT, say) is in the trace too.
-            let drain_end = (sim.elapsed() + Duration::from_millis(config.max_latency_ms) + tick * 2).min(max);
+            let drain_end = (sim.elapsed() + max_latency + tick * 2).min(max);
             while sim.elapsed() < drain_end && recorder.refused().is_none() {
                 recorder.set_now(sim.elapsed() + tick);
                 if let Err(e) = sim.step() {
@@ -240,28 +301,5 @@ impl TurmoilWorld {
         let trace = recorder.finish();
         drop(sim);
         TurmoilRun { trace, outcome, elapsed }
-    }
-}
-
-fn apply(sim: &mut ::turmoil::Sim<'_>, recorder: &Recorder, fault: &TurmoilFault) {
-    recorder.record(EventKind::Fault { description: fault.describe() });
-    match fault {
-        TurmoilFault::Partition { a, b, one_way: false } => sim.partition(a.as_str(), b.as_str()),
-        TurmoilFault::Partition { a, b, one_way: true } => sim.partition_oneway(a.as_str(), b.as_str()),
-        TurmoilFault::Heal { a, b } => sim.repair(a.as_str(), b.as_str()),
-        TurmoilFault::Hold { a, b } => sim.hold(a.as_str(), b.as_str()),
-        TurmoilFault::Release { a, b } => sim.release(a.as_str(), b.as_str()),
-        TurmoilFault::CrashBroker => {
-            if sim.is_host_running(BROKER_HOST) {
-                recorder.set_crashing(Some(BROKER_HOST));
-                sim.crash(BROKER_HOST);
-                recorder.set_crashing(None);
-            }
-        }
-        TurmoilFault::RestartBroker => {
-            recorder.set_crashing(Some(BROKER_HOST));
-            sim.bounce(BROKER_HOST);
-            recorder.set_crashing(None);
-        }
     }
 }
