@@ -10,9 +10,18 @@
 //!
 //! A message is identified by its topic and payload (workloads give each
 //! publication a distinct payload); a DUP resend is the same publication
-//! when client, packet identifier, topic and payload agree. A delivery is
+//! when client, packet identifier, topic and payload agree, and so is the
+//! same message published again as a new PUBLISH while unacknowledged (a
+//! *fresh* send, e.g. after the session was lost). A delivery is
 //! attributed to the earliest publication with that topic and payload not
 //! yet delivered to that session, or to a will.
+//!
+//! Client times lag the broker by more than the slack once a fault touches
+//! the client's link (a silence stops it reading, a hold delays, a
+//! partition wedges the connection): from the first such fault, the broker
+//! may have ended the connection as early as the fault, and, when the
+//! client ended it, may learn of that arbitrarily late. Rules use this
+//! window wherever they need when the broker took a connection as ended.
 //!
 //! # Rules (rule name, statement: 3.1.1 / 5.0, picked by the version of the client concerned)
 //! - `session-present`: a successful CONNACK with clean start 1 says session
@@ -20,9 +29,14 @@
 //!   exactly when the previous session of that client id has not ended
 //!   (closed longer ago than its session expiry, or a 3.1.1 clean session)
 //!   (MQTT-3.2.2-2, MQTT-3.2.2-3 / MQTT-3.2.2-3); a refused CONNACK says 0
-//!   (MQTT-3.2.2-4 / MQTT-3.2.2-6). Not judged: within the timing slack of
-//!   expiry, a takeover of a session with expiry 0, across a broker crash
-//!   without a durable store, or a first CONNECT when the broker is not fresh.
+//!   (MQTT-3.2.2-4 / MQTT-3.2.2-6). The broker handles the CONNECT between
+//!   its sending and its CONNACK; a CONNECT whose CONNACK never arrived may
+//!   have been processed (creating or resuming the session), so it is judged
+//!   only when the previous accepted connection and every such CONNECT agree.
+//!   Not judged: within the timing slack of expiry, a takeover of a session
+//!   with expiry 0, across a broker crash without a durable store ("ended"
+//!   neither across one with it: downtime may not count), or a first
+//!   CONNECT when the broker is not fresh.
 //! - `max-packet-size`: no packet a 5.0 client received is larger than the
 //!   Maximum Packet Size of its CONNECT (5.0 MQTT-3.1.2-24).
 //! - `not-subscribed`: every delivery that is not a retained-on-subscribe
@@ -38,8 +52,9 @@
 //!   delivered at QoS 0 or 2 to one session at most once per distinct
 //!   subscription filter that routed it (overlapping subscriptions may each
 //!   get a copy, MQTT-3.3.5 / MQTT-3.3.4), times the number of sends when the
-//!   publisher used QoS 1 (the broker may take a QoS 1 resend as new)
-//!   (MQTT-4.3.1-1; MQTT-4.3.3-2 / MQTT-4.3.3-10). QoS 1 may duplicate.
+//!   publisher used QoS 1 (the broker may take a QoS 1 resend as new), or of
+//!   fresh sends otherwise (MQTT-4.3.1-1; MQTT-4.3.3-2 / MQTT-4.3.3-10).
+//!   QoS 1 may duplicate.
 //! - `qos1-at-least-once` / `qos2-exactly-once` (loss): a QoS ≥ 1 publication
 //!   the broker acknowledged is owed to every session whose subscription
 //!   (SUBACK received before the publish was sent, granted QoS ≥ 1, not
@@ -49,9 +64,12 @@
 //!   after it, and never this one (MQTT-4.5.0-1; across a disconnect of a
 //!   persistent session MQTT-3.1.2-5 / MQTT-3.1.2-23). The debt is excused
 //!   from the moment the subscriber's session may have ended (expiry gap,
-//!   session present 0), the broker crashed without a durable store
-//!   ([`CheckConfig::durable_broker`]), the message expired, or it would not
-//!   fit the subscriber's Maximum Packet Size.
+//!   session present 0, or a new session replaced it after it subscribed;
+//!   from before the publication nothing was ever owed), the broker crashed
+//!   without a durable store ([`CheckConfig::durable_broker`]), the message
+//!   expired, it would not fit the subscriber's Maximum Packet Size, or the
+//!   subscriber's last connection was partitioned and never carried a packet
+//!   to it again while staying open (a wedged connection no keep-alive found).
 //! - `order`: per subscriber, the first deliveries of one publisher's
 //!   messages on one topic at one QoS (published and delivered) come in the
 //!   order the broker received them (MQTT-4.6.0-6 / MQTT-4.6.0-5). Excluded,
@@ -60,26 +78,33 @@
 //!   first sent, pairs sent on different connections unless the earlier one
 //!   was acknowledged before the later one was sent, shared subscriptions,
 //!   retained-on-subscribe deliveries, different QoS, redeliveries.
-//! - `retained`: a retained-on-subscribe delivery (RETAIN 1 and not a live
-//!   forward through a Retain As Published subscription) carries a retained
-//!   write to its topic that may have been current when the broker handled
-//!   the SUBSCRIBE: sent before the receipt, and not certainly overwritten
-//!   (another write applied before the SUBSCRIBE was sent, after this one was
+//! - `retained`: which SUBSCRIBE a retained-on-subscribe delivery (RETAIN 1
+//!   and not a live forward through a Retain As Published subscription)
+//!   answers is not on the wire: copies wait behind the flow-control window
+//!   and SUBSCRIBEs may be in flight together. Each first copy (DUP 0) goes
+//!   to the earliest matching SUBSCRIBE of the session sent before it that
+//!   has a copy left (one per matching filter whose Retain Handling allows
+//!   it) and was handled (SUBACK) after the copy's value was written; none
+//!   left breaks MQTT-3.3.1-6 / MQTT-3.3.1-9 (5.0 MQTT-3.3.1-10 and
+//!   MQTT-3.3.1-11 when the Retain Handling forbids it). The copy carries a
+//!   retained write (a retained will too, once it may have been published)
+//!   that may have been current when the broker handled that SUBSCRIBE:
+//!   published before the receipt, and not certainly overwritten (another
+//!   write applied before the SUBSCRIBE was sent, after this one was
 //!   applied; "applied" = acknowledged or seen delivered live)
 //!   (MQTT-3.3.1-5; 5.0 MQTT-3.3.1-7 / 3.1.1 MQTT-3.3.1-11 for an empty
-//!   payload; MQTT-3.3.1-12 / MQTT-3.3.1-8 for a message never retained). It
-//!   comes at most once per matching filter of that SUBSCRIBE whose Retain
-//!   Handling allows it (MQTT-3.3.1-6 / MQTT-3.3.1-9, 5.0 MQTT-3.3.1-10 and
-//!   MQTT-3.3.1-11).
+//!   payload; MQTT-3.3.1-12 / MQTT-3.3.1-8 for a message never retained).
 //! - `will`: a will is delivered only after its connection ended without a
 //!   normal DISCONNECT (MQTT-3.14.4-3), once the will delay (capped by the
 //!   session expiry) passed (MQTT-3.1.2-8), and not when the session was
 //!   resumed before the delay (5.0 MQTT-3.1.3-9), nor while the connection
 //!   was certainly still alive (a packet received later than the will plus
-//!   slack). Faults near the DISCONNECT and broker crashes make it unjudged.
+//!   slack, before any fault on the link). Faults near the DISCONNECT, broker
+//!   crashes and a CONNECT never answered make it unjudged. A retained will
+//!   delivered on subscribe is judged by `retained`, not here.
 //! - `pending-delivery` / `pending-will` ([`pending_at_end`], liveness): owed
-//!   messages, and wills due to QoS ≥ 1 subscribers, not delivered and not
-//!   excused by the end of the trace.
+//!   messages, and wills due to QoS ≥ 1 subscribers, due by the end of the
+//!   trace and neither delivered nor excused by then.
 
 mod build;
 mod rules;
@@ -178,6 +203,11 @@ impl fmt::Display for Violation {
 pub fn check_history(trace: &Trace, config: &CheckConfig) -> Vec<Violation> {
     let history = build::build(trace.events());
     let mut checker = rules::Checker::new(&history, config);
+    run_safety_rules(&mut checker);
+    sorted(checker.out)
+}
+
+fn run_safety_rules(checker: &mut rules::Checker<'_>) {
     checker.session_present();
     checker.max_packet_size();
     checker.subscribed_and_fresh();
@@ -186,7 +216,6 @@ pub fn check_history(trace: &Trace, config: &CheckConfig) -> Vec<Violation> {
     checker.order();
     checker.retained();
     checker.wills();
-    sorted(checker.out)
 }
 
 /// QoS ≥ 1 messages the broker acknowledged (and wills that fell due) that a
@@ -198,6 +227,17 @@ pub fn pending_at_end(trace: &Trace, config: &CheckConfig) -> Vec<Violation> {
     let mut checker = rules::Checker::new(&history, config);
     checker.pending();
     sorted(checker.out)
+}
+
+/// Both [`check_history`] and [`pending_at_end`], rebuilding the history once:
+/// `(safety violations, liveness failures)`.
+pub fn check_history_and_pending(trace: &Trace, config: &CheckConfig) -> (Vec<Violation>, Vec<Violation>) {
+    let history = build::build(trace.events());
+    let mut checker = rules::Checker::new(&history, config);
+    run_safety_rules(&mut checker);
+    let safety = sorted(std::mem::take(&mut checker.out));
+    checker.pending();
+    (safety, sorted(checker.out))
 }
 
 /// One line per violation, each ending in `\n`; `no violations\n` when empty.

@@ -85,7 +85,7 @@ pub struct ExploreArgs {
     /// Instead of sweeping: print the scenario (JSON) and knobs of this seed.
     #[arg(long, value_name = "SEED", conflicts_with_all = ["seeds", "time_budget_secs", "replay"])]
     pub show: Option<u64>,
-    /// With `--replay`: print the trace too.
+    /// With `--replay` or `--show`: print the trace (and, with `--show`, run and judge the seed).
     #[arg(long)]
     pub trace: bool,
 }
@@ -141,7 +141,16 @@ pub fn run(args: &ExploreArgs) -> u8 {
         println!("seed {seed}");
         println!("knobs {}", drawn.knobs.describe());
         println!("{}", serde_json::to_string_pretty(&drawn.scenario).unwrap_or_default());
-        return EXIT_OK;
+        if !args.trace {
+            return EXIT_OK;
+        }
+        let judged = judge(&drawn.scenario, seed);
+        print!("{}", judged.trace.render_text());
+        println!("judged: {}", judged.kind.as_str());
+        for finding in &judged.findings {
+            println!("  {finding}");
+        }
+        return exit_for(judged.kind);
     }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let (shard, shards) = args.shard.map(|(k, n)| (k - 1, n)).unwrap_or((0, 1));
@@ -249,9 +258,15 @@ fn replay(path: &Path, show_trace: bool) -> u8 {
             return EXIT_USAGE;
         }
     };
-    println!("replay {} (seed {}), expected {}", path.display(), file.seed, file.expected_verdict.as_str());
+    println!("replay {} (seed {}), expected {}", path.display(), file.seed, file.expected.as_str());
     println!("found then: {}", file.found);
-    let judged = judge(&file.scenario, file.seed);
+    let judged = match file.replay() {
+        Ok(judged) => judged,
+        Err(e) => {
+            eprintln!("cannot replay {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    };
     if show_trace {
         print!("{}", judged.trace.render_text());
     }
@@ -259,8 +274,8 @@ fn replay(path: &Path, show_trace: bool) -> u8 {
     for finding in &judged.findings {
         println!("  {finding}");
     }
-    if judged.kind != file.expected_verdict {
-        println!("the verdict changed: expected {}, got {}", file.expected_verdict.as_str(), judged.kind.as_str());
+    if judged.kind != file.expected {
+        println!("the verdict changed: expected {}, got {}", file.expected.as_str(), judged.kind.as_str());
     }
     exit_for(judged.kind)
 }

@@ -24,6 +24,10 @@ pub const STREAM: &str = "explore";
 /// The standard workload's simulated safety phase, ms.
 pub const DURATION_MS: u64 = 60_000;
 
+/// The liveness phase's bound, ms: longer than the broker's longest
+/// keep-alive timeout (1.5 x 60 s) plus a reconnect.
+pub const SETTLE_MS: u64 = 100_000;
+
 /// Topic names publishers use.
 const TOPICS: [&str; 6] = ["t/a", "t/b", "t/a/x", "t/b/y", "u/1", "u/2"];
 /// Filters subscribers use (overlapping, with wildcards).
@@ -173,7 +177,9 @@ pub fn draw_with(seed: u64, profile: Profile) -> Drawn {
     }
     let mut scenario = Scenario::new("explore");
     scenario.end_ms = DURATION_MS;
-    scenario.settle_ms = 60_000;
+    // The liveness bound: a wedged connection is found only by a keep-alive
+    // (1.5 x 60 s at most at the broker), then the client reconnects.
+    scenario.settle_ms = SETTLE_MS;
     scenario.max_events = 200_000;
     scenario.world.durable_store = knobs.durable_store;
     scenario.world.broker.sys_interval_secs = 0;
@@ -200,7 +206,12 @@ fn client_config(rng: &mut Stream, knobs: &Knobs, i: usize, name: &str) -> Clien
     let version = if rng.chance(knobs.v5_share) { Version::V5 } else { Version::V3_1_1 };
     let mut config = ClientConfig::new(format!("x{i}"), version);
     config.clean_start = !rng.chance(knobs.persistent_share);
-    config.keep_alive_secs = [0, 5, 10, 30, 60][rng.index(5)];
+    // A partition wedges a connection for good (no retransmit): only the
+    // keep-alive can find it dead, so with partitions on keep-alive 0 would
+    // leave messages owed forever, an expectation no broker can meet.
+    let keep_alives: &[u16] =
+        if knobs.faults.partition_every_ms.is_some() { &[5, 10, 30, 60] } else { &[0, 5, 10, 30, 60] };
+    config.keep_alive_secs = keep_alives[rng.index(keep_alives.len())];
     if version == Version::V5 {
         config.session_expiry_interval_secs = [None, Some(0), Some(5), Some(300), Some(u32::MAX)][rng.index(5)];
         if rng.chance(0.2) {
@@ -217,9 +228,7 @@ fn client_config(rng: &mut Stream, knobs: &Knobs, i: usize, name: &str) -> Clien
             topic: TopicName::new(format!("will/{name}")).expect("valid will topic"),
             payload: format!("will of {name}").into_bytes().into(),
             qos: knobs.qos(rng),
-            // Not retained: the history checker takes a retained will
-            // delivered on subscribe for a live will.
-            retain: false,
+            retain: rng.chance(knobs.retain_chance),
             properties,
         });
     }
@@ -262,9 +271,8 @@ fn script_for(
     script.push(step(start, Action::Connect));
     // Everyone subscribes at least once, shortly after connecting.
     let mut filters = Vec::new();
-    // Subscribes of one client are at least 1.5 s apart: the history
-    // checker cannot yet tell which of two SUBSCRIBEs in flight together a
-    // retained copy answers.
+    // Subscribes of one client are spread at least 1.5 s apart (SUBSCRIBEs
+    // in flight together still happen, queued across a reconnect).
     for k in 0..rng.range_u64(1, 3) {
         let f = filter(rng, version);
         let qos = knobs.qos(rng);
@@ -323,9 +331,11 @@ fn script_for(
     for at in times(rng, knobs.abrupt_every_ms, start + 1_000, until) {
         faults.push(FaultStep { at_ms: at, fault: Fault::CloseClient { client: name.clone() } });
     }
+    // Silences are faults, not script steps: the trace records faults, and
+    // the history checker needs to know when a client stopped reading.
     for at in times(rng, knobs.silence_every_ms, start + 1_000, until) {
-        script.push(step(at, Action::Silence));
-        script.push(step(at + rng.range_u64(500, 8_000), Action::Resume));
+        let for_ms = Some(rng.range_u64(500, 8_000));
+        faults.push(FaultStep { at_ms: at, fault: Fault::Silence { client: name.clone(), for_ms } });
     }
 }
 

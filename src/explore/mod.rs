@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 pub use gen::{draw, draw_with, Drawn, Knobs, Profile};
 pub use run::{judge, Finding, Judged, Kind};
-pub use seedfile::SeedFile;
+pub use seedfile::{SeedFile, SeedFileError, SeedScenario};
 pub use shrink::{shrink, Limits, Shrunk};
 pub use sweep::{sweep, Plan, Progress, Report, SeedResult, Tweak};
 
@@ -59,9 +59,9 @@ pub fn shrink_failure(plan: &Plan, failure: &SeedResult, limits: Limits) -> Opti
     Some(Case { seed: failure.seed, finding, shrunk, shrunk_finding })
 }
 
-/// Writes `case` under `dir` as a seed file; returns its path.
-pub fn write_case(case: &Case, dir: &std::path::Path) -> std::io::Result<PathBuf> {
+/// Writes `case` under `dir` as a seed file (inline scenario); returns its path.
+pub fn write_case(case: &Case, dir: &std::path::Path) -> Result<PathBuf, SeedFileError> {
     let path = SeedFile::path_in(dir, &case.shrunk.scenario, case.seed);
-    SeedFile::new(case.shrunk.scenario.clone(), case.seed, case.shrunk_finding.clone(), &path).write(&path)?;
+    SeedFile::new(case.shrunk.scenario.clone(), case.seed, &case.shrunk_finding, &path).write(&path)?;
     Ok(path)
 }

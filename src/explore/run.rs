@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{check_history, pending_at_end, CheckConfig, Violation};
+use crate::check::history::check_history_and_pending;
+use crate::check::{CheckConfig, Violation};
 use crate::sim::{Scenario, Verdict};
 use crate::spec::StatementId;
 use crate::trace::{EventKind, Trace};
@@ -157,8 +158,9 @@ pub fn judge(scenario: &Scenario, seed: u64) -> Judged {
     let (kind, findings) = match &outcome.verdict {
         Verdict::Harness(why) => (Kind::Harness, vec![Finding::plain(Kind::Harness, RULE_HARNESS, why.clone())]),
         verdict => {
+            let (safety_violations, pending) = check_history_and_pending(&trace, &config);
             let mut safety: Vec<Finding> =
-                check_history(&trace, &config).iter().map(|v| Finding::from_violation(Kind::Safety, v)).collect();
+                safety_violations.iter().map(|v| Finding::from_violation(Kind::Safety, v)).collect();
             if let Verdict::Safety(lines) = verdict {
                 // The scenario's own duplicate check ignores overlapping
                 // subscriptions and retained copies on re-subscribe; the
@@ -173,10 +175,8 @@ pub fn judge(scenario: &Scenario, seed: u64) -> Judged {
             if !safety.is_empty() {
                 (Kind::Safety, safety)
             } else {
-                let mut live: Vec<Finding> = pending_at_end(&trace, &config)
-                    .iter()
-                    .map(|v| Finding::from_violation(Kind::Liveness, v))
-                    .collect();
+                let mut live: Vec<Finding> =
+                    pending.iter().map(|v| Finding::from_violation(Kind::Liveness, v)).collect();
                 if let Verdict::Liveness(lines) = verdict {
                     live.extend(lines.iter().map(|l| Finding::plain(Kind::Liveness, RULE_SETTLE, l.clone())));
                 }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use crate::codec::{Packet, Qos, RetainHandling, TopicFilter, Will};
 use crate::spec::Version;
-use crate::trace::{Dir, Event, EventKind};
+use crate::trace::{ClosedBy, Dir, Event, EventKind};
 
 /// A fact's position in the trace and its simulated time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,8 @@ pub(super) struct Conn {
     /// A DISCONNECT the client received from the server.
     pub server_disconnect: Option<At>,
     pub closed: Option<At>,
+    /// Who closed it, as the client saw it.
+    pub closed_by: Option<ClosedBy>,
     /// Packets received on this connection, by time (for "still alive" evidence).
     pub received: Vec<At>,
     /// The session epoch this connection belongs to (set at a successful CONNACK).
@@ -89,6 +91,9 @@ pub(super) struct Publication {
     pub first: At,
     /// Every send (first one and DUP resends), with the connection.
     pub sends: Vec<(At, usize)>,
+    /// Sends the broker must take as a new message: the first, and every
+    /// resend as a new PUBLISH (DUP 0, e.g. after the session was lost).
+    pub fresh_sends: usize,
     pub topic: String,
     pub payload: Bytes,
     pub qos: Qos,
@@ -186,6 +191,20 @@ struct Incoming {
     linked: bool,
 }
 
+/// A fault event and the words of its description (endpoint names among them).
+#[derive(Debug, Clone)]
+pub(super) struct FaultSeen {
+    pub at: At,
+    pub words: Vec<String>,
+}
+
+impl FaultSeen {
+    /// Whether the fault names `endpoint` (its link, its silence, its close).
+    pub fn names(&self, endpoint: &str) -> bool {
+        self.words.iter().any(|w| w == endpoint)
+    }
+}
+
 /// Everything the checkers need, rebuilt from a trace.
 #[derive(Debug, Default)]
 pub(super) struct History {
@@ -197,7 +216,7 @@ pub(super) struct History {
     /// Fault events that crash or restart the broker.
     pub crashes: Vec<At>,
     /// Every fault event.
-    pub faults: Vec<At>,
+    pub faults: Vec<FaultSeen>,
     /// Oversized packets a client received: (packet, connection).
     pub received_sizes: Vec<(At, usize, usize)>,
     /// Time of the last event.
@@ -235,13 +254,17 @@ pub(super) fn build(events: &[Event]) -> History {
             EventKind::Packet { endpoint, conn, dir, packet, bytes_len } => {
                 b.packet(at, endpoint, *conn, *dir, packet, *bytes_len);
             }
-            EventKind::Closed { endpoint, conn, .. } => {
+            EventKind::Closed { endpoint, conn, by } => {
                 if let Some(&c) = b.by_conn.get(&(endpoint.clone(), *conn)) {
-                    b.h.conns[c].closed.get_or_insert(at);
+                    let conn_rec = &mut b.h.conns[c];
+                    if conn_rec.closed.is_none() {
+                        conn_rec.closed = Some(at);
+                        conn_rec.closed_by = Some(*by);
+                    }
                 }
             }
             EventKind::Fault { description } => {
-                b.h.faults.push(at);
+                b.h.faults.push(FaultSeen { at, words: description.split_whitespace().map(str::to_owned).collect() });
                 if description.starts_with("crash broker") || description.starts_with("restart broker") {
                     b.h.crashes.push(at);
                 }
@@ -280,6 +303,7 @@ impl Builder {
                 disconnect: None,
                 server_disconnect: None,
                 closed: None,
+                closed_by: None,
                 received: Vec::new(),
                 epoch: None,
             });
@@ -325,6 +349,26 @@ impl Builder {
                         }
                     }
                 }
+                // The application publishing the same message again as a new
+                // PUBLISH (its session lost, it starts over): one publication
+                // with one more fresh send.
+                let again = self.h.pubs.iter().rposition(|known| {
+                    known.origin == Origin::Client
+                        && known.key == key
+                        && known.acked.is_none()
+                        && !known.rejected
+                        && known.topic == topic
+                        && known.payload == publish.payload
+                });
+                if let Some(p) = again {
+                    let known = &mut self.h.pubs[p];
+                    known.sends.push((at, c));
+                    known.fresh_sends += 1;
+                    if let Some(pid) = pid {
+                        self.outstanding.insert((key, pid), p);
+                    }
+                    return;
+                }
                 let p = self.h.pubs.len();
                 self.h.pubs.push(Publication {
                     origin: Origin::Client,
@@ -332,6 +376,7 @@ impl Builder {
                     key: key.clone(),
                     first: at,
                     sends: vec![(at, c)],
+                    fresh_sends: 1,
                     topic,
                     payload: publish.payload.clone(),
                     qos: publish.qos(),
@@ -507,6 +552,7 @@ impl Builder {
                 key: conn.key.clone(),
                 first,
                 sends: Vec::new(),
+                fresh_sends: 1,
                 topic: will.topic.as_str().to_owned(),
                 payload: will.payload.clone(),
                 qos: will.qos,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::build::{At, History, Origin, Publication};
+use super::build::{At, Conn, History, Origin, Publication};
 use super::{rule, CheckConfig, Violation};
 use crate::codec::{Qos, RetainHandling};
 use crate::spec::{v3_1_1, v5, StatementId, Version};
@@ -31,6 +31,10 @@ pub(super) enum WillStatus {
     Maybe,
 }
 
+/// What the `order` rule compares within: subscriber session, delivered
+/// QoS, topic, published QoS.
+type OrderGroup<'a> = (&'a str, u8, &'a str, Qos);
+
 /// A QoS ≥ 1 message the broker owes a subscriber.
 #[derive(Debug, Clone)]
 pub(super) struct Obligation {
@@ -53,6 +57,10 @@ pub(super) struct Checker<'a> {
     pub assigned: Vec<Option<usize>>,
     pub wills: BTreeMap<usize, WillStatus>,
     pub out: Vec<Violation>,
+    /// Publication → its first live delivery's receipt (any session).
+    first_live_at: Vec<Option<Duration>>,
+    /// (publication, session key) pairs delivered at least once.
+    delivered_to: BTreeSet<(usize, &'a str)>,
 }
 
 impl<'a> Checker<'a> {
@@ -70,8 +78,19 @@ impl<'a> Checker<'a> {
             assigned: vec![None; h.deliveries.len()],
             wills,
             out: Vec::new(),
+            first_live_at: vec![None; h.pubs.len()],
+            delivered_to: BTreeSet::new(),
         };
         checker.attribute();
+        for (d, delivery) in h.deliveries.iter().enumerate() {
+            let Some(p) = checker.assigned[d] else { continue };
+            checker.delivered_to.insert((p, delivery.key.as_str()));
+            if checker.retained_for[d].is_none() {
+                let t = delivery.recv_at();
+                let slot = &mut checker.first_live_at[p];
+                *slot = Some(slot.map_or(t, |s| s.min(t)));
+            }
+        }
         checker
     }
 
@@ -87,8 +106,15 @@ impl<'a> Checker<'a> {
     fn attribute(&mut self) {
         let h = self.h;
         let mut live_count: BTreeMap<(usize, &str), usize> = BTreeMap::new();
+        // (topic, payload) → publications, in order.
+        let mut by_message: BTreeMap<(&str, &[u8]), Vec<usize>> = BTreeMap::new();
+        for (p, publication) in h.pubs.iter().enumerate() {
+            by_message.entry((publication.topic.as_str(), &publication.payload[..])).or_default().push(p);
+        }
         for (d, delivery) in h.deliveries.iter().enumerate() {
             let recv = delivery.recv_at();
+            let same_pubs: &[usize] =
+                by_message.get(&(delivery.topic.as_str(), &delivery.payload[..])).map_or(&[], |v| v.as_slice());
             let same = |p: &Publication| p.topic == delivery.topic && p.payload == delivery.payload;
             if delivery.retain {
                 let request = h.requests.iter().enumerate().rev().find(|(_, r)| {
@@ -107,12 +133,24 @@ impl<'a> Checker<'a> {
                     }) && h.pubs.iter().any(|p| same(p) && p.retain && p.first.at > req.at.at);
                     if !rap_live {
                         self.retained_for[d] = Some(r);
+                        // A retained will: one that may have been published by then.
+                        let will_ok = |p: usize| {
+                            matches!(self.wills[&p], WillStatus::Due { .. } | WillStatus::Maybe)
+                                && self.published_from(p) <= recv
+                        };
                         self.assigned[d] = h
                             .pubs
                             .iter()
                             .enumerate()
                             .rev()
                             .find(|(_, p)| same(p) && p.first.at <= recv && p.origin == Origin::Client)
+                            .or_else(|| {
+                                h.pubs
+                                    .iter()
+                                    .enumerate()
+                                    .rev()
+                                    .find(|&(p, w)| same(w) && w.origin == Origin::Will && will_ok(p))
+                            })
                             .or_else(|| h.pubs.iter().enumerate().rev().find(|(_, p)| same(p)))
                             .map(|(p, _)| p);
                         continue;
@@ -122,20 +160,41 @@ impl<'a> Checker<'a> {
             let count = |p: usize, counts: &BTreeMap<(usize, &str), usize>| {
                 counts.get(&(p, delivery.key.as_str())).copied().unwrap_or(0)
             };
-            let clients: Vec<usize> = (0..h.pubs.len())
-                .filter(|&p| h.pubs[p].origin == Origin::Client && same(&h.pubs[p]) && h.pubs[p].first.at <= recv)
+            let clients: Vec<usize> = same_pubs
+                .iter()
+                .copied()
+                .filter(|&p| h.pubs[p].origin == Origin::Client && h.pubs[p].first.at <= recv)
                 .collect();
-            let wills: Vec<usize> =
-                (0..h.pubs.len()).filter(|&p| h.pubs[p].origin == Origin::Will && same(&h.pubs[p])).collect();
+            let wills: Vec<usize> = same_pubs.iter().copied().filter(|&p| h.pubs[p].origin == Origin::Will).collect();
             let will_ok = |p: &usize, strict: bool| match &self.wills[p] {
                 WillStatus::Due { from, .. } => *from <= recv,
                 WillStatus::Maybe | WillStatus::Open => !strict,
                 WillStatus::Forbidden { .. } => false,
             };
+            // A QoS 1 DUP 1 copy may resend one already delivered to this
+            // session (a QoS 2 receiver drops those itself).
+            let resent = || {
+                clients
+                    .iter()
+                    .chain(wills.iter())
+                    .find(|&&p| delivery.dup && delivery.qos == 1 && count(p, &live_count) > 0)
+            };
+            // Of several wills with one topic and payload (one per connection),
+            // prefer one this session had subscribed to before it could go out.
+            let routed = |p: usize| {
+                let from = self.published_from(p);
+                h.subs.iter().any(|s| {
+                    s.key == delivery.key
+                        && s.matches(&delivery.topic)
+                        && s.granted().is_some_and(|(acked, _)| acked.at <= from)
+                })
+            };
             let chosen = clients
                 .iter()
                 .find(|&&p| count(p, &live_count) == 0)
+                .or_else(|| wills.iter().find(|p| will_ok(p, true) && count(**p, &live_count) == 0 && routed(**p)))
                 .or_else(|| wills.iter().find(|p| will_ok(p, true) && count(**p, &live_count) == 0))
+                .or_else(resent)
                 .or_else(|| wills.iter().find(|p| will_ok(p, false) && count(**p, &live_count) == 0))
                 .or_else(|| clients.last())
                 .or_else(|| wills.iter().find(|p| count(**p, &live_count) == 0))
@@ -148,13 +207,24 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The earliest the broker may have published `p`: its first send; for
+    /// a will, the earliest it may have gone out.
+    fn published_from(&self, p: usize) -> Duration {
+        let h = self.h;
+        match (h.pubs[p].origin, self.wills.get(&p)) {
+            (Origin::Client, _) => h.pubs[p].first.at,
+            (Origin::Will, Some(WillStatus::Due { from, .. })) => *from,
+            (Origin::Will, _) => h.conns[h.pubs[p].conn].connect.at,
+        }
+    }
+
     /// The subscriptions that may have routed live delivery `d` of publication `p`.
     fn routes(&self, d: usize, p: Option<usize>) -> Vec<usize> {
         let h = self.h;
         let delivery = &h.deliveries[d];
         let Some(epoch) = delivery.conn.and_then(|c| h.conns[c].epoch) else { return Vec::new() };
         let recv = delivery.recv_at();
-        let published = p.map_or(recv, |p| h.pubs[p].first.at);
+        let published = p.map_or(recv, |p| self.published_from(p));
         (0..h.subs.len())
             .filter(|&s| {
                 let sub = &h.subs[s];
@@ -170,10 +240,41 @@ impl<'a> Checker<'a> {
             .collect()
     }
 
+    /// Whether the session of connection `prev` (accepted, or possibly
+    /// processed without an answer) must still exist (`Some(true)`), must
+    /// have ended (`Some(false)`), or may be either, when the broker handles
+    /// `conn`'s CONNECT: somewhere between its sending and its CONNACK.
+    fn session_left_by(&self, prev: &Conn, conn: &Conn) -> Option<bool> {
+        let h = self.h;
+        let slack = self.cfg.timing_slack;
+        let handled_by = conn.connack.map_or(conn.connect.at, |a| a.at.at) + slack;
+        let handled_from = conn.connect.at;
+        let crashed = h.crashes.iter().any(|f| f.at >= prev.connect.at && f.at <= handled_by);
+        if crashed && !self.cfg.durable_broker {
+            return None;
+        }
+        match (close_window(h, self.cfg, prev), prev.session_expiry) {
+            // Still open: a takeover; with expiry 0 the session ends with it.
+            (None, Some(Duration::ZERO)) => None,
+            (None, _) | (Some(_), None) => Some(true),
+            (Some((earliest, latest)), Some(expiry)) => {
+                // A durable broker that was down meanwhile may count the
+                // expiry from its restart (the spec says nothing of downtime):
+                // only "must still exist" is judged then.
+                if latest.saturating_add(expiry) < handled_from && !crashed {
+                    Some(false)
+                } else if earliest + expiry > handled_by {
+                    Some(true)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
     /// Session present on every successful CONNACK matches the session state.
     pub fn session_present(&mut self) {
         let h = self.h;
-        let slack = self.cfg.timing_slack;
         for (c, conn) in h.conns.iter().enumerate() {
             let Some(connack) = conn.connack else { continue };
             let v = conn.version;
@@ -201,35 +302,26 @@ impl<'a> Checker<'a> {
                 }
                 continue;
             }
-            // The latest earlier connection of the same session key that was accepted.
-            let previous = h.conns[..c]
+            // The latest earlier connection of the same session key that was
+            // accepted, and every later CONNECT of that key whose CONNACK never
+            // arrived: the broker may have processed it (creating or resuming
+            // the session) and lost only its answer.
+            let same_key = |p: &&Conn| p.key == conn.key && !p.key.is_empty();
+            let previous = h.conns[..c].iter().rev().filter(same_key).find(|p| p.connack.is_some_and(|a| a.success));
+            let since = previous.map(|p| p.connect.idx);
+            let unanswered: Vec<&Conn> = h.conns[..c]
                 .iter()
-                .rev()
-                .find(|p| p.key == conn.key && !p.key.is_empty() && p.connack.is_some_and(|a| a.success));
-            let expected = match previous {
+                .filter(same_key)
+                .filter(|p| p.connack.is_none() && since.is_none_or(|s| p.connect.idx > s))
+                .collect();
+            let base = match previous {
                 None if self.cfg.fresh_broker && !conn.key.is_empty() => Some(false),
                 None => None,
-                Some(prev) => {
-                    let crashed = !self.cfg.durable_broker
-                        && h.crashes.iter().any(|f| f.at >= prev.connect.at && f.at <= conn.connect.at);
-                    match (prev.closed, prev.session_expiry) {
-                        _ if crashed => None,
-                        (None, Some(Duration::ZERO)) => None,
-                        (None, _) => Some(true),
-                        (Some(_), None) => Some(true),
-                        (Some(closed), Some(expiry)) => {
-                            let ends = closed.at + expiry;
-                            if ends + slack < conn.connect.at {
-                                Some(false)
-                            } else if ends > conn.connect.at + slack {
-                                Some(true)
-                            } else {
-                                None
-                            }
-                        }
-                    }
-                }
+                Some(prev) => self.session_left_by(prev, conn),
             };
+            let mut outcomes = vec![base];
+            outcomes.extend(unanswered.iter().map(|p| self.session_left_by(p, conn)));
+            let expected = if outcomes.windows(2).all(|w| w[0] == w[1]) { base } else { None };
             if let Some(expected) = expected {
                 if expected != connack.session_present {
                     let st = match (v, expected) {
@@ -342,7 +434,12 @@ impl<'a> Checker<'a> {
             }
             let publication = &h.pubs[p];
             let filters: BTreeSet<&str> = self.routes(d, Some(p)).iter().map(|&s| h.subs[s].filter.as_str()).collect();
-            let sends = if publication.qos == Qos::AtLeastOnce { publication.sends.len().max(1) } else { 1 };
+            // The broker may take a QoS 1 resend as new, and any fresh send.
+            let sends = if publication.qos == Qos::AtLeastOnce {
+                publication.sends.len().max(1)
+            } else {
+                publication.fresh_sends.max(1)
+            };
             let allowed_now = filters.len().max(1) * sends;
             let entry = seen.entry((p, delivery.key.clone())).or_insert((0, 0));
             entry.0 += 1;
@@ -375,47 +472,70 @@ impl<'a> Checker<'a> {
     /// Retained-on-subscribe deliveries carry the retained state and come as often as the SUBSCRIBE allows.
     pub fn retained(&mut self) {
         let h = self.h;
-        let mut per_request: BTreeMap<(usize, &str), usize> = BTreeMap::new();
+        // Copies each SUBSCRIBE request has used, per topic.
+        let mut used: BTreeMap<(usize, &str), usize> = BTreeMap::new();
         for (d, delivery) in h.deliveries.iter().enumerate() {
             let Some(r) = self.retained_for[d] else { continue };
             let req = &h.requests[r];
             let v = h.conns[req.conn].version;
             let at = delivery.recv.unwrap_or(delivery.at);
             let recv = delivery.recv_at();
-            // How many copies this SUBSCRIBE allows for the topic.
-            let allowed = req
-                .subs
-                .iter()
-                .filter(|&&s| {
-                    let sub = &h.subs[s];
-                    sub.matches(&delivery.topic)
-                        && match sub.rh {
-                            RetainHandling::SendAtSubscribe => true,
-                            RetainHandling::SendIfNew => !sub.existed_before,
-                            RetainHandling::DoNotSend => false,
-                        }
+            let topic = delivery.topic.as_str();
+            // Which SUBSCRIBE a copy answers is not on the wire: copies wait
+            // behind the flow-control window, and several SUBSCRIBEs may be
+            // in flight together. Every matching SUBSCRIBE of the session
+            // sent before the copy may have it, each up to its allowance;
+            // copies go to the earliest with room whose handling the copy's
+            // value may have preceded (the SUBACK, else the copy itself).
+            let key = &h.conns[req.conn].key;
+            let value_from = self.assigned[d].map(|p| self.published_from(p));
+            let candidates: Vec<usize> = (0..h.requests.len())
+                .filter(|&g| {
+                    let q = &h.requests[g];
+                    h.conns[q.conn].key == *key && q.at.at <= recv && self.retained_allowance(g, topic) > 0
                 })
-                .count();
-            let n = per_request.entry((r, delivery.topic.as_str())).or_insert(0);
-            *n += 1;
-            if *n > allowed {
-                let rh = req.subs.iter().map(|&s| &h.subs[s]).find(|s| s.matches(&delivery.topic)).map(|s| s.rh);
-                let st = match (allowed, rh) {
-                    (0, Some(RetainHandling::DoNotSend)) => v5::MQTT_3_3_1_11,
-                    (0, Some(RetainHandling::SendIfNew)) => v5::MQTT_3_3_1_10,
-                    _ => pick(v, v3_1_1::MQTT_3_3_1_6, v5::MQTT_3_3_1_9),
+                .collect();
+            let handled_by = |g: usize| {
+                let q = &h.requests[g];
+                q.subs.first().and_then(|&s| h.subs[s].acked).map_or(recv, |(a, _)| a.at).min(recv)
+            };
+            let room = |g: usize, used: &BTreeMap<(usize, &str), usize>| {
+                used.get(&(g, topic)).copied().unwrap_or(0) < self.retained_allowance(g, topic)
+            };
+            let subscribed_at = if delivery.dup {
+                // A resend (DUP 1) of a copy first sent for an earlier
+                // SUBSCRIBE, perhaps on an earlier connection: not a new copy.
+                candidates.first().map_or(req.at.at, |&g| h.requests[g].at.at)
+            } else {
+                let fits = |g: usize| value_from.is_none_or(|t| t <= handled_by(g) + self.cfg.timing_slack);
+                let chosen = candidates.iter().copied().find(|&g| room(g, &used) && fits(g));
+                let Some(g) = chosen else {
+                    let allowed = self.retained_allowance(r, topic);
+                    let rh = req.subs.iter().map(|&s| &h.subs[s]).find(|s| s.matches(topic)).map(|s| s.rh);
+                    let st = match (allowed, rh) {
+                        (0, Some(RetainHandling::DoNotSend)) => v5::MQTT_3_3_1_11,
+                        (0, Some(RetainHandling::SendIfNew)) => v5::MQTT_3_3_1_10,
+                        _ => pick(v, v3_1_1::MQTT_3_3_1_6, v5::MQTT_3_3_1_9),
+                    };
+                    let total: usize = candidates.iter().map(|&g| self.retained_allowance(g, topic)).sum();
+                    self.violation(
+                        Some(st),
+                        rule::RETAINED,
+                        at,
+                        format!(
+                            "{} got retained {:?} on {:?} but its {} matching SUBSCRIBE(s) handled after that value \
+                             was written allow no more copies (at most {total} in all)",
+                            delivery.endpoint,
+                            delivery.payload,
+                            delivery.topic,
+                            candidates.len()
+                        ),
+                    );
+                    continue;
                 };
-                self.violation(
-                    Some(st),
-                    rule::RETAINED,
-                    at,
-                    format!(
-                        "{} got retained {:?} on {:?} {} time(s) for one SUBSCRIBE that allows {allowed}",
-                        delivery.endpoint, delivery.payload, delivery.topic, n
-                    ),
-                );
-                continue;
-            }
+                *used.entry((g, topic)).or_insert(0) += 1;
+                h.requests[g].at.at
+            };
             // The retained writes to this topic the broker may have held when it processed the SUBSCRIBE.
             let writes: Vec<usize> = (0..h.pubs.len())
                 .filter(|&p| {
@@ -426,7 +546,8 @@ impl<'a> Checker<'a> {
                         && match self.wills.get(&p) {
                             None => true,
                             Some(WillStatus::Due { from, .. }) => *from <= recv,
-                            Some(WillStatus::Maybe) | Some(WillStatus::Open) => true,
+                            Some(WillStatus::Maybe) => true,
+                            Some(WillStatus::Open) => !self.alive_after(&h.conns[w.conn], recv),
                             Some(WillStatus::Forbidden { .. }) => false,
                         }
                 })
@@ -435,11 +556,11 @@ impl<'a> Checker<'a> {
             let candidates: Vec<usize> = writes
                 .iter()
                 .copied()
-                .filter(|&w| h.pubs[w].first.at <= recv)
+                .filter(|&w| self.published_from(w) <= recv)
                 .filter(|&w| {
                     !writes.iter().any(|&later| {
                         later != w
-                            && applied(later).is_some_and(|t| t < req.at.at)
+                            && applied(later).is_some_and(|t| t < subscribed_at)
                             && applied(w).is_some_and(|t| t < h.pubs[later].first.at)
                     })
                 })
@@ -483,13 +604,29 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// How many retained copies per topic SUBSCRIBE request `r` allows: one
+    /// per matching filter whose Retain Handling sends on this subscribe.
+    fn retained_allowance(&self, r: usize, topic: &str) -> usize {
+        let h = self.h;
+        h.requests[r]
+            .subs
+            .iter()
+            .filter(|&&s| {
+                let sub = &h.subs[s];
+                sub.matches(topic)
+                    && match sub.rh {
+                        RetainHandling::SendAtSubscribe => true,
+                        RetainHandling::SendIfNew => !sub.existed_before,
+                        RetainHandling::DoNotSend => false,
+                    }
+            })
+            .count()
+    }
+
     /// When the broker had certainly applied publication `p`: its acknowledgement, or the first live delivery of it.
     fn applied_by(&self, p: usize) -> Option<Duration> {
         let ack = self.h.pubs[p].acked.map(|a| a.at);
-        let delivered = (0..self.h.deliveries.len())
-            .filter(|&d| self.assigned[d] == Some(p) && self.retained_for[d].is_none())
-            .map(|d| self.h.deliveries[d].recv_at())
-            .min();
+        let delivered = self.first_live_at[p];
         match (ack, delivered) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -501,7 +638,9 @@ impl<'a> Checker<'a> {
         let h = self.h;
         for (d, delivery) in h.deliveries.iter().enumerate() {
             let Some(p) = self.assigned[d] else { continue };
-            if h.pubs[p].origin != Origin::Will {
+            // A retained will delivered on subscribe was published earlier;
+            // the `retained` rule judges whether it may have been.
+            if h.pubs[p].origin != Origin::Will || self.retained_for[d].is_some() {
                 continue;
             }
             let conn = &h.conns[h.pubs[p].conn];
@@ -514,7 +653,7 @@ impl<'a> Checker<'a> {
                     pick(v, v3_1_1::MQTT_3_1_2_8, v5::MQTT_3_1_2_8),
                     "it arrived before the connection ended and its will delay passed".to_owned(),
                 )),
-                WillStatus::Open if conn.received.iter().any(|r| r.at > recv + self.cfg.timing_slack) => Some((
+                WillStatus::Open if self.alive_after(conn, recv) => Some((
                     pick(v, v3_1_1::MQTT_3_1_2_8, v5::MQTT_3_1_2_8),
                     "the connection was still alive afterwards".to_owned(),
                 )),
@@ -532,6 +671,16 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+    }
+
+    /// Whether the client got a packet on `conn` certainly sent after the
+    /// broker had published something at `t`: later than `t` plus the slack,
+    /// with no fault on its link since the connection began (a silence or a
+    /// hold delays what it reads).
+    fn alive_after(&self, conn: &Conn, t: Duration) -> bool {
+        let late = t + self.cfg.timing_slack;
+        let clear_until = link_fault(self.h, &conn.endpoint, conn.connect.at, Duration::MAX).unwrap_or(Duration::MAX);
+        conn.received.iter().any(|r| r.at > late && r.at < clear_until)
     }
 
     /// The first live delivery of each publication to each session key.
@@ -566,18 +715,30 @@ impl<'a> Checker<'a> {
         let mut reported = BTreeSet::new();
         let mut firsts: Vec<(usize, usize)> = first.iter().map(|(&(p, _), &d)| (d, p)).collect();
         firsts.sort_unstable();
-        for (i, &(d2, late)) in firsts.iter().enumerate() {
-            let shared_only = self.routes(d2, Some(late)).iter().all(|&s| h.subs[s].shared());
-            if shared_only || h.pubs[late].origin != Origin::Client {
-                continue;
-            }
-            for &(d1, early) in &firsts[..i] {
+        // Only first deliveries to one session at one QoS of messages on one
+        // topic at one QoS are compared: group them, in delivery order.
+        let mut groups: BTreeMap<OrderGroup<'_>, Vec<(usize, usize)>> = BTreeMap::new();
+        for &(d, p) in &firsts {
+            let delivery = &h.deliveries[d];
+            let publication = &h.pubs[p];
+            groups
+                .entry((delivery.key.as_str(), delivery.qos, publication.topic.as_str(), publication.qos))
+                .or_default()
+                .push((d, p));
+        }
+        for group in groups.values() {
+            for (i, &(d2, late)) in group.iter().enumerate() {
+                if h.pubs[late].origin != Origin::Client {
+                    continue;
+                }
+                let Some(&(d1, _)) = group[..i].iter().find(|&&(_, early)| self.received_in_order(late, early)) else {
+                    continue;
+                };
+                if self.routes(d2, Some(late)).iter().all(|&s| h.subs[s].shared()) {
+                    continue;
+                }
                 let (a, b) = (&h.deliveries[d1], &h.deliveries[d2]);
-                let same_group = a.key == b.key
-                    && a.qos == b.qos
-                    && h.pubs[early].topic == h.pubs[late].topic
-                    && h.pubs[early].qos == h.pubs[late].qos;
-                if same_group && self.received_in_order(late, early) && reported.insert(d2) {
+                if reported.insert(d2) {
                     let v = self.version_of(&b.key);
                     self.violation(
                         Some(pick(v, v3_1_1::MQTT_4_6_0_6, v5::MQTT_4_6_0_5)),
@@ -604,8 +765,10 @@ impl<'a> Checker<'a> {
                     Some(ack) if publication.qos != Qos::AtMostOnce => (publication.first.at, ack),
                     _ => continue,
                 },
-                (Origin::Will, Some(WillStatus::Due { due, close, .. })) if publication.qos != Qos::AtMostOnce => {
-                    (close.at, At { idx: close.idx, at: *due + slack })
+                (Origin::Will, Some(WillStatus::Due { due, close, .. }))
+                    if publication.qos != Qos::AtMostOnce && *due != Duration::MAX =>
+                {
+                    (close.at, At { idx: close.idx, at: due.saturating_add(slack) })
                 }
                 _ => continue,
             };
@@ -656,12 +819,34 @@ impl<'a> Checker<'a> {
         while let Some(conn) = conns.next() {
             let next_connect = conns.peek().map_or(Duration::MAX, |n| n.connect.at);
             if let Some(connack) = conn.connack {
-                if connack.success && !connack.session_present && connack.at.at > owed && conn.epoch != Some(epoch) {
-                    void = void.min(connack.at.at);
+                // A new session replaced the subscriber's after it subscribed:
+                // from its CONNECT on, the old subscription may be gone.
+                if connack.success
+                    && !connack.session_present
+                    && connack.at.at > subscribed
+                    && conn.epoch != Some(epoch)
+                {
+                    void = void.min(conn.connect.at.max(owed));
                 }
             }
             if conn.epoch != Some(epoch) {
                 continue;
+            }
+            // A partition wedges a connection without either end seeing a
+            // close; a client that keeps sending never pings, so no
+            // keep-alive finds it. If the subscriber's last connection was
+            // partitioned, stayed open and never carried a packet to it
+            // again, nothing could be delivered over it.
+            if conn.closed.is_none() && next_connect == Duration::MAX {
+                let wedged = h.faults.iter().find(|f| {
+                    f.at.at >= conn.connect.at
+                        && f.names(&conn.endpoint)
+                        && f.words.first().is_some_and(|w| w == "partition")
+                        && !conn.received.iter().any(|r| r.at > f.at.at + slack)
+                });
+                if let Some(f) = wedged {
+                    void = void.min(f.at.at.max(owed));
+                }
             }
             if let Some(max) = conn.max_packet_size {
                 if publication.origin == Origin::Client
@@ -670,9 +855,12 @@ impl<'a> Checker<'a> {
                     void = void.min(owed);
                 }
             }
-            if let (Some(closed), Some(expiry)) = (conn.closed, conn.session_expiry) {
-                let may_end = (closed.at + expiry).saturating_sub(slack);
-                if closed.at >= subscribed && may_end < next_connect && next_connect > owed {
+            let window = close_window(h, self.cfg, conn);
+            if let (Some(closed), Some((earliest, _)), Some(expiry)) = (conn.closed, window, conn.session_expiry) {
+                let may_end = earliest + expiry;
+                // The session may have ended before the next CONNECT (even
+                // before the publication: then nothing was ever owed).
+                if closed.at >= subscribed && may_end < next_connect {
                     void = void.min(may_end.max(owed));
                 }
             }
@@ -709,7 +897,7 @@ impl<'a> Checker<'a> {
     }
 
     fn delivered(&self, p: usize, key: &str) -> bool {
-        (0..self.h.deliveries.len()).any(|d| self.assigned[d] == Some(p) && self.h.deliveries[d].key == key)
+        self.delivered_to.contains(&(p, key))
     }
 
     /// An owed message that a later message of the same publisher, topic and QoS overtook for good.
@@ -758,8 +946,10 @@ impl<'a> Checker<'a> {
     /// Owed messages neither delivered nor excused by the end of the trace.
     pub fn pending(&mut self) {
         let end = self.h.end;
+        let slack = self.cfg.timing_slack;
         for o in self.obligations() {
-            if self.delivered(o.publication, &o.key) || o.void_at <= end {
+            // Not yet due by the end (a will whose delay runs past it) is not late.
+            if self.delivered(o.publication, &o.key) || o.void_at <= end || o.owed.at.saturating_sub(slack) > end {
                 continue;
             }
             let p = &self.h.pubs[o.publication];
@@ -781,18 +971,58 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// The first fault from `from` to `to` that touches `endpoint`'s link
+/// (partition, hold, latency, silence, close): from then on what the client
+/// saw may lag what the broker did by more than the timing slack.
+pub(super) fn link_fault(h: &History, endpoint: &str, from: Duration, to: Duration) -> Option<Duration> {
+    h.faults.iter().find(|f| f.at.at >= from && f.at.at <= to && f.names(endpoint)).map(|f| f.at.at)
+}
+
+/// When the broker may have taken connection `conn` as ended, on the
+/// client's clock: `(earliest, latest)`, slack included; `latest` is
+/// `Duration::MAX` when the trace cannot bound it. `None`: the client saw it
+/// open to the end.
+///
+/// Without a fault on its link, the client sees the end within the slack
+/// of the broker. A fault (a silence that stops the client reading, a hold,
+/// a partition) can delay what the client sees: the broker may have ended
+/// it as early as the fault; and when the client ended it, the broker may
+/// learn of it arbitrarily late.
+pub(super) fn close_window(h: &History, cfg: &CheckConfig, conn: &Conn) -> Option<(Duration, Duration)> {
+    let closed = conn.closed?;
+    let slack = cfg.timing_slack;
+    let seen = match conn.server_disconnect {
+        Some(d) if d.at < closed.at => d.at,
+        _ => closed.at,
+    };
+    let fault = link_fault(h, &conn.endpoint, conn.connect.at, seen + slack);
+    // The client's own close: after its DISCONNECT, or a local or network
+    // close (a dropped socket) rather than the broker's end of stream.
+    let client_ended = conn.server_disconnect.is_none()
+        && (conn.disconnect.is_some() || conn.closed_by.is_some_and(|by| by != crate::trace::ClosedBy::Peer));
+    let earliest = fault.map_or(seen, |f| f.min(seen)).saturating_sub(slack);
+    let latest = if fault.is_some() && client_ended { Duration::MAX } else { seen + slack };
+    Some((earliest, latest))
+}
+
 /// Decides what the broker may do with the will of `publication`'s connection.
 fn will_status(h: &History, cfg: &CheckConfig, publication: &Publication) -> WillStatus {
     let conn = &h.conns[publication.conn];
     let v = conn.version;
     let slack = cfg.timing_slack;
-    if conn.connack.is_none_or(|a| !a.success) {
+    // No CONNACK seen: the broker may still have accepted the CONNECT (the
+    // answer lost, or never read because the client closed first).
+    if conn.connack.is_none() {
+        return WillStatus::Maybe;
+    }
+    if conn.connack.is_some_and(|a| !a.success) {
         return WillStatus::Forbidden {
             statement: pick(v, v3_1_1::MQTT_3_1_2_8, v5::MQTT_3_1_2_7),
             why: "the CONNECT that carried it was never accepted",
         };
     }
     let Some(closed) = conn.closed else { return WillStatus::Open };
+    let Some((earliest, latest)) = close_window(h, cfg, conn) else { return WillStatus::Open };
     let close = match conn.server_disconnect {
         Some(d) if d.at < closed.at => d,
         _ => closed,
@@ -802,7 +1032,7 @@ fn will_status(h: &History, cfg: &CheckConfig, publication: &Publication) -> Wil
         return WillStatus::Maybe;
     }
     if let Some(disconnect) = conn.normal_disconnect() {
-        let faulted = h.faults.iter().any(|f| f.at >= conn.connect.at && f.at <= disconnect.at + slack);
+        let faulted = h.faults.iter().any(|f| f.at.at >= conn.connect.at && f.at.at <= disconnect.at + slack);
         return if faulted {
             WillStatus::Maybe
         } else {
@@ -821,14 +1051,16 @@ fn will_status(h: &History, cfg: &CheckConfig, publication: &Publication) -> Wil
             .map_or(Duration::ZERO, |s| Duration::from_secs(s.into())),
     };
     let wait = conn.session_expiry.map_or(delay, |e| e.min(delay));
-    let due = close.at + wait;
-    let mut from = close.at.saturating_sub(slack) + wait;
+    // `due` is when the broker must have published it (MAX: unknown).
+    let due = if latest == Duration::MAX { Duration::MAX } else { latest.saturating_sub(slack) + wait };
+    let mut from = earliest + wait;
     let next = h.conns.iter().find(|n| n.key == conn.key && n.connect.idx > conn.connect.idx);
     if let Some(next) = next {
         if next.connect.at < due {
             if next.clean_start {
+                // A clean start ends the old session: its will goes at once.
                 from = from.min(next.connect.at.saturating_sub(slack));
-            } else if next.connect.at + slack < due && wait > Duration::ZERO {
+            } else if wait > Duration::ZERO && next.connack.is_some_and(|a| a.success && a.at.at < from) {
                 return WillStatus::Forbidden {
                     statement: v5::MQTT_3_1_3_9,
                     why: "its session was resumed before the will delay passed",

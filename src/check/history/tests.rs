@@ -548,3 +548,196 @@ fn violations_render_one_line_each_in_a_stable_order() {
         "{text}"
     );
 }
+
+/// A CONNECT whose CONNACK was lost may have created the session, so a later
+/// CONNACK with session present 1 is right (seeds/fault-heavy-589.toml,
+/// -993.toml); without that CONNECT, session present 1 is still caught.
+#[test]
+fn a_connect_whose_connack_was_lost_may_have_created_the_session() {
+    let build = |lost_connect: bool| {
+        let mut h = H::new();
+        if lost_connect {
+            let props = Properties { session_expiry_interval_secs: Some(3600), ..Properties::default() };
+            h.connect_with("c", 1, Version::V5, false, props, None);
+            h.wait(Duration::from_secs(10));
+            h.close("c", 1, ClosedBy::Local);
+        }
+        let present = h.connect("c", 2, false, 3600, true);
+        (h, present)
+    };
+    let (ok, _) = build(true);
+    assert_clean(&ok.check());
+    let (wrong, present) = build(false);
+    assert_one(&wrong.check(), rule::SESSION_PRESENT, v5::MQTT_3_2_2_3, present);
+}
+
+/// The broker handles a CONNECT somewhere between its sending and its
+/// CONNACK: a CONNECT sent before the old session expired but answered well
+/// after may find it gone; one answered before the expiry must find it.
+#[test]
+fn session_present_is_judged_over_the_connects_whole_flight() {
+    let build = |delay_secs: u64| {
+        let mut h = H::new();
+        h.connect("c", 1, true, 5, false);
+        h.disconnect("c", 1);
+        h.wait(Duration::from_secs(2));
+        let props = Properties { session_expiry_interval_secs: Some(5), ..Properties::default() };
+        h.connect_with("c", 2, Version::V5, false, props, None);
+        h.wait(Duration::from_secs(delay_secs));
+        let connack = h.connack("c", 2, false);
+        (h, connack)
+    };
+    let (held, _) = build(8);
+    assert_clean(&held.check());
+    let (prompt, connack) = build(0);
+    assert_one(&prompt.check(), rule::SESSION_PRESENT, v5::MQTT_3_2_2_3, connack);
+}
+
+/// A subscription of a session that ended (3.1.1 clean session reconnect)
+/// owes nothing published afterwards; a resumed persistent session still does.
+#[test]
+fn a_subscription_of_an_ended_session_is_not_owed() {
+    let build = |persistent: bool| {
+        let mut h = H::new();
+        h.connect_with("sub", 1, Version::V3_1_1, !persistent, Properties::default(), None);
+        h.connack("sub", 1, false);
+        h.subscribe("sub", 1, 1, "a/#", Qos::AtLeastOnce);
+        h.disconnect("sub", 1);
+        h.connect_with("sub", 2, Version::V3_1_1, !persistent, Properties::default(), None);
+        h.connack("sub", 2, persistent);
+        h.connect("pub", 1, true, 0, false);
+        h.publish("pub", 1, Qos::AtLeastOnce, 1, "a/b", "m1");
+        let ack = h.next() - 1;
+        (h, ack)
+    };
+    let (ended, _) = build(false);
+    assert_clean(&ended.check());
+    assert_clean(&ended.pending());
+    let (resumed, ack) = build(true);
+    assert_clean(&resumed.check());
+    assert_one(&resumed.pending(), rule::PENDING_DELIVERY, v3_1_1::MQTT_4_5_0_1, ack);
+}
+
+/// Sends SUBSCRIBE `id` for `filter` without waiting for the SUBACK.
+fn subscribe_only(h: &mut H, who: &str, conn: u64, id: u16, filter: &str, qos: Qos) {
+    let subscribe = Subscribe {
+        packet_id: pid(id),
+        properties: Properties::default(),
+        subscriptions: vec![Subscription {
+            filter: TopicFilter::new(filter).expect("valid filter"),
+            options: SubscriptionOptions::qos(qos),
+        }],
+    };
+    h.packet(who, conn, Dir::Sent, Packet::Subscribe(subscribe), 10);
+}
+
+fn suback_only(h: &mut H, who: &str, conn: u64, id: u16, qos: Qos) {
+    let suback =
+        Suback { packet_id: pid(id), properties: Properties::default(), reason_codes: vec![ReasonCode(qos.as_u8())] };
+    h.packet(who, conn, Dir::Received, Packet::Suback(suback), 5);
+}
+
+/// Two matching SUBSCRIBEs in flight together may each bring the retained
+/// message once; a third copy, or two copies for one SUBSCRIBE alone, break
+/// MQTT-3.3.1-9.
+#[test]
+fn subscribes_in_flight_together_share_their_retained_copies() {
+    let mut h = H::new();
+    h.connect("pub", 1, true, 0, false);
+    h.publish_with("pub", 1, Qos::AtLeastOnce, 1, "r/t", "kept", true, Properties::default());
+    h.connect("sub", 1, true, 0, false);
+    subscribe_only(&mut h, "sub", 1, 1, "r/#", Qos::AtLeastOnce);
+    subscribe_only(&mut h, "sub", 1, 2, "#", Qos::AtLeastOnce);
+    suback_only(&mut h, "sub", 1, 1, Qos::AtLeastOnce);
+    h.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "kept");
+    suback_only(&mut h, "sub", 1, 2, Qos::AtLeastOnce);
+    h.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "kept");
+    assert_clean(&h.check());
+    let third = h.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "kept");
+    assert_one(&h.check(), rule::RETAINED, v5::MQTT_3_3_1_9, third);
+
+    let mut single = H::new();
+    single.connect("pub", 1, true, 0, false);
+    single.publish_with("pub", 1, Qos::AtLeastOnce, 1, "r/t", "kept", true, Properties::default());
+    single.connect("sub", 1, true, 0, false);
+    single.subscribe("sub", 1, 1, "r/#", Qos::AtLeastOnce);
+    single.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "kept");
+    single.subscribe("sub", 1, 2, "#", Qos::AtLeastOnce);
+    single.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "kept");
+    assert_clean(&single.check());
+    let twice = single.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "kept");
+    assert_one(&single.check(), rule::RETAINED, v5::MQTT_3_3_1_9, twice);
+}
+
+/// A retained will, published when an earlier connection of its client
+/// ended, is delivered on subscribe while a later connection (carrying the
+/// same will) is alive: that is the retained will, not a will while alive.
+/// A retained will whose connection ended normally was never published:
+/// caught by the `retained` rule.
+#[test]
+fn a_retained_will_on_subscribe_is_not_a_will_while_alive() {
+    let build = |normal: bool| {
+        let mut h = H::new();
+        let will = Will {
+            topic: TopicName::new("will/w").expect("valid"),
+            payload: Bytes::from_static(b"gone"),
+            qos: Qos::AtLeastOnce,
+            retain: true,
+            properties: Properties::default(),
+        };
+        h.connect_with("w", 1, Version::V5, true, Properties::default(), Some(will.clone()));
+        h.connack("w", 1, false);
+        if normal {
+            h.disconnect("w", 1);
+        } else {
+            h.close("w", 1, ClosedBy::Network);
+        }
+        h.connect_with("w", 2, Version::V5, true, Properties::default(), Some(will));
+        h.connack("w", 2, false);
+        h.connect("sub", 1, true, 0, false);
+        h.subscribe("sub", 1, 1, "will/#", Qos::AtLeastOnce);
+        let delivered = h.deliver_retained("sub", 1, Qos::AtLeastOnce, "will/w", "gone");
+        h.wait(Duration::from_secs(5));
+        h.packet("w", 2, Dir::Received, Packet::Pingresp, 2);
+        (h, delivered)
+    };
+    let (ok, _) = build(false);
+    assert_clean(&ok.check());
+    let (never, delivered) = build(true);
+    assert_one(&never.check(), rule::RETAINED, v5::MQTT_3_3_1_8, delivered);
+}
+
+/// While a client does not read (a silence fault), the broker may close its
+/// connection and publish its will long before the client sees the close;
+/// without such a fault, a will before the close is still caught.
+#[test]
+fn a_will_published_while_its_client_was_silenced_is_not_early() {
+    let build = |silenced: bool| {
+        let mut h = H::new();
+        h.connect("sub", 1, true, 0, false);
+        h.subscribe("sub", 1, 1, "will/#", Qos::AtLeastOnce);
+        let will = Will {
+            topic: TopicName::new("will/w").expect("valid"),
+            payload: Bytes::from_static(b"gone"),
+            qos: Qos::AtLeastOnce,
+            retain: false,
+            properties: Properties::default(),
+        };
+        h.connect_with("w", 1, Version::V5, true, Properties::default(), Some(will));
+        h.connack("w", 1, false);
+        if silenced {
+            h.push(EventKind::Fault { description: "silence w for 10000ms".to_owned() });
+        }
+        h.wait(Duration::from_secs(8));
+        let delivered = h.deliver("sub", 1, Qos::AtLeastOnce, "will/w", "gone");
+        h.wait(Duration::from_secs(3));
+        h.packet("w", 1, Dir::Received, Packet::Disconnect(Disconnect::default()), 2);
+        h.close("w", 1, ClosedBy::Local);
+        (h, delivered)
+    };
+    let (ok, _) = build(true);
+    assert_clean(&ok.check());
+    assert_clean(&ok.pending());
+    let (early, delivered) = build(false);
+    assert_one(&early.check(), rule::WILL, v5::MQTT_3_1_2_8, delivered);
+}
