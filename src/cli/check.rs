@@ -74,6 +74,10 @@ pub struct CheckArgs {
     /// Password for every CONNECT (needs --username).
     #[arg(long, value_name = "P", requires = "username")]
     pub password: Option<String>,
+    /// Do not measure the server's limits (topic length, payload, client id
+    /// length and characters) before the scenarios.
+    #[arg(long)]
+    pub no_limit_probes: bool,
 }
 
 /// Runs the suite and returns the exit code: 0 when nothing failed, 1 when a
@@ -109,6 +113,7 @@ pub fn run(args: &CheckArgs) -> u8 {
         username: args.username.clone(),
         password: args.password.clone(),
         profile,
+        probe_limits: !args.no_limit_probes,
         ..SuiteOptions::default()
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {

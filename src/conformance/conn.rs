@@ -1,6 +1,7 @@
 //! [`TestConn`]: a packet-level client that sends valid packets or raw bytes
 //! and expects packets, a close, or nothing, always within a bound.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -64,15 +65,27 @@ pub fn malformed_statement(event: &Event) -> Option<StatementId> {
     }
 }
 
+/// The topics of one scenario run, and where a PUBLISH of another
+/// scenario's topic is recorded.
+struct Scope {
+    run_prefix: String,
+    own_prefix: String,
+    stray: Arc<Mutex<Option<Failure>>>,
+}
+
 /// One connection to the server under test.
 pub struct TestConn {
     stream: Box<dyn Stream>,
     version: Version,
     buf: Vec<u8>,
+    /// Packets received early and put back by [`TestConn::unread`].
+    unread: std::collections::VecDeque<Packet>,
     closed: bool,
     next_id: u16,
     /// The default bound on waits for packets.
     pub wait: Duration,
+    /// Where PUBLISHes of other scenarios are recorded instead of returned.
+    scope: Option<Scope>,
 }
 
 impl std::fmt::Debug for TestConn {
@@ -88,7 +101,59 @@ fn fail(statement: StatementId, expected: impl Into<String>, observed: impl Into
 impl TestConn {
     /// Wraps a stream; packets are encoded and decoded as `version`.
     pub fn new(stream: Box<dyn Stream>, version: Version, wait: Duration) -> TestConn {
-        TestConn { stream, version, buf: Vec::new(), closed: false, next_id: 0, wait }
+        TestConn {
+            stream,
+            version,
+            buf: Vec::new(),
+            unread: Default::default(),
+            closed: false,
+            next_id: 0,
+            wait,
+            scope: None,
+        }
+    }
+
+    /// Declares the run's topic prefix and the scenario's own prefix inside
+    /// it. A PUBLISH under the first but not the second (another scenario's
+    /// topic, which no subscription of this connection can match) is then
+    /// not returned: the first one is recorded in `stray` as a failure of
+    /// MQTT-3.3.2-3 and the scenario goes on, so that one such server fault
+    /// does not cascade into the steps of every scenario it reaches.
+    pub fn set_scope(&mut self, run_prefix: String, own_prefix: String, stray: Arc<Mutex<Option<Failure>>>) {
+        self.scope = Some(Scope { run_prefix, own_prefix, stray });
+    }
+
+    /// Forgets the scope: for a connection subscribed beyond its scenario's
+    /// topics (`#`), where other scenarios' messages are legitimate.
+    pub fn clear_scope(&mut self) {
+        self.scope = None;
+    }
+
+    /// Whether `packet` is another scenario's PUBLISH; records the first.
+    fn stray(&self, packet: &Packet) -> bool {
+        let (Packet::Publish(p), Some(scope)) = (packet, &self.scope) else { return false };
+        let topic = p.topic.as_str();
+        if !topic.starts_with(scope.run_prefix.as_str()) || topic.starts_with(scope.own_prefix.as_str()) {
+            return false;
+        }
+        let mut slot = scope.stray.lock().expect("not poisoned");
+        if slot.is_none() {
+            *slot = Some(Failure {
+                statement: match self.version {
+                    Version::V3_1_1 => crate::spec::v3_1_1::MQTT_3_3_2_3,
+                    Version::V5 => crate::spec::v5::MQTT_3_3_2_3,
+                },
+                expected: "only PUBLISHes matching a subscription of this connection".into(),
+                observed: describe(packet),
+            });
+        }
+        true
+    }
+
+    /// The statement an unexpected `event` breaks: the one a malformed
+    /// packet names, else `statement`.
+    pub fn blame(&self, event: &Event, statement: StatementId) -> StatementId {
+        malformed_statement(event).unwrap_or(statement)
     }
 
     /// The version packets are encoded and decoded as.
@@ -123,14 +188,28 @@ impl TestConn {
         let _ = self.stream.shutdown().await;
     }
 
+    /// Puts `packets` back, in order, ahead of anything not yet received:
+    /// for packets a flow may see early (a PUBLISH before the SUBACK).
+    pub fn unread(&mut self, packets: Vec<Packet>) {
+        for p in packets.into_iter().rev() {
+            self.unread.push_front(p);
+        }
+    }
+
     /// The next event within `timeout`.
     pub async fn recv(&mut self, timeout: Duration) -> Event {
+        if let Some(p) = self.unread.pop_front() {
+            return Event::Packet(p);
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if !self.buf.is_empty() {
                 match codec::decode(&self.buf, &DecodeOptions::new(self.version)) {
                     Ok(Some((packet, used))) => {
                         self.buf.drain(..used);
+                        if self.stray(&packet) {
+                            continue;
+                        }
                         return Event::Packet(packet);
                     }
                     Ok(None) => {}
@@ -191,7 +270,7 @@ impl TestConn {
     ) -> Result<Packet, Stop> {
         match self.recv(timeout).await {
             Event::Packet(p) if pred(&p) => Ok(p),
-            other => Err(fail(malformed_statement(&other).unwrap_or(statement), expected, describe_event(&other))),
+            other => Err(fail(self.blame(&other, statement), expected, describe_event(&other))),
         }
     }
 
@@ -204,7 +283,10 @@ impl TestConn {
     ) -> Result<codec::Publish, Stop> {
         match self.expect(statement, expected, |p| matches!(p, Packet::Publish(_))).await? {
             Packet::Publish(p) if pred(&p) => Ok(p),
-            Packet::Publish(p) => Err(fail(statement, expected, describe(&Packet::Publish(p)))),
+            Packet::Publish(p) => {
+                let event = Event::Packet(Packet::Publish(p));
+                Err(fail(self.blame(&event, statement), expected, describe_event(&event)))
+            }
             _ => unreachable!("checked above"),
         }
     }
@@ -235,7 +317,7 @@ impl TestConn {
                 }
                 Event::Packet(p) if allowed(&p) => {}
                 other => {
-                    let statement = malformed_statement(&other).unwrap_or(statement);
+                    let statement = self.blame(&other, statement);
                     return Err(fail(statement, expected, describe_event(&other)));
                 }
             }
@@ -252,7 +334,32 @@ impl TestConn {
             Event::Timeout | Event::Closed => Err(Stop::Error(format!(
                 "the PINGRESP used as a marker did not arrive while checking {statement} ({expected})"
             ))),
-            other => Err(fail(malformed_statement(&other).unwrap_or(statement), expected, describe_event(&other))),
+            other => Err(fail(self.blame(&other, statement), expected, describe_event(&other))),
+        }
+    }
+
+    /// Collects every PUBLISH the server has pending for this connection:
+    /// sends PINGREQ and returns the PUBLISHes that arrive before its
+    /// PINGRESP (at most `limit`). Any other packet fails `statement`.
+    pub async fn drain_publishes(
+        &mut self,
+        statement: StatementId,
+        expected: &str,
+        limit: usize,
+    ) -> Result<Vec<codec::Publish>, Stop> {
+        self.send(&Packet::Pingreq).await?;
+        let mut got = Vec::new();
+        loop {
+            match self.recv(self.wait).await {
+                Event::Packet(Packet::Pingresp) => return Ok(got),
+                Event::Packet(Packet::Publish(p)) if got.len() < limit => got.push(p),
+                Event::Timeout | Event::Closed => {
+                    return Err(Stop::Error(format!(
+                        "the PINGRESP used as a marker did not arrive while checking {statement} ({expected})"
+                    )))
+                }
+                other => return Err(fail(self.blame(&other, statement), expected, describe_event(&other))),
+            }
         }
     }
 

@@ -16,6 +16,10 @@ use crate::codec::{
 };
 use crate::spec::{v3_1_1, v5, StatementId, Version};
 
+/// PUBLISHes a SUBSCRIBE may be answered with before its SUBACK (and that
+/// may arrive after our DISCONNECT, before the close).
+const EARLY_PUBLISHES_MAX: usize = 1000;
+
 /// State shared by every scenario of one run.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
@@ -59,6 +63,9 @@ pub struct Ctx {
     pub(crate) name: &'static str,
     pub(crate) counter: Arc<AtomicU32>,
     pub(crate) shared: Arc<Shared>,
+    /// The first PUBLISH of another scenario's topic a connection of this
+    /// scenario received (see [`TestConn::set_scope`]).
+    pub(crate) stray: Arc<Mutex<Option<Failure>>>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -117,7 +124,11 @@ impl Ctx {
     /// A new raw connection (no CONNECT sent).
     pub async fn raw(&self) -> Result<TestConn, Stop> {
         match tokio::time::timeout(self.wait, self.connector.connect()).await {
-            Ok(Ok(stream)) => Ok(TestConn::new(stream, self.version, self.wait)),
+            Ok(Ok(stream)) => {
+                let mut conn = TestConn::new(stream, self.version, self.wait);
+                conn.set_scope(format!("mqttsim/{}/", self.run_id), self.topic(""), self.stray.clone());
+                Ok(conn)
+            }
             Ok(Err(e)) => Err(Stop::Error(format!("cannot connect to {}: {e}", self.connector.describe()))),
             Err(_) => Err(Stop::Error(format!("connecting to {} timed out", self.connector.describe()))),
         }
@@ -186,10 +197,29 @@ impl Ctx {
             .collect::<Result<Vec<_>, Stop>>()?;
         conn.send(&Packet::Subscribe(Subscribe { packet_id: id, properties, subscriptions })).await?;
         let st = self.st(v3_1_1::MQTT_3_8_4_2, v5::MQTT_3_8_4_2);
-        let p = conn
-            .expect(st, &format!("SUBACK with packet id {id}"), |p| matches!(p, Packet::Suback(s) if s.packet_id == id))
-            .await?;
-        let Packet::Suback(ack) = p else { unreachable!("checked above") };
+        // The server may send PUBLISHes for the new subscription (retained
+        // messages) before the SUBACK (section 3.8.4 of both versions):
+        // they are kept for the scenario, in order.
+        let mut early = Vec::new();
+        let ack = loop {
+            let p = conn
+                .expect(st, &format!("SUBACK with packet id {id}"), |p| {
+                    matches!(p, Packet::Suback(s) if s.packet_id == id) || matches!(p, Packet::Publish(_))
+                })
+                .await?;
+            match p {
+                Packet::Suback(ack) => break ack,
+                p if early.len() < EARLY_PUBLISHES_MAX => early.push(p),
+                p => {
+                    return Err(self.fail(
+                        st,
+                        format!("SUBACK with packet id {id} within {EARLY_PUBLISHES_MAX} PUBLISHes"),
+                        describe(&p),
+                    ))
+                }
+            }
+        };
+        conn.unread(early);
         if ack.reason_codes.len() != filters.len() {
             let st = self.st(v3_1_1::MQTT_3_8_4_5, v5::MQTT_3_8_4_6);
             return Err(self.fail(
@@ -306,13 +336,20 @@ impl Ctx {
     /// so that on return the server has processed the DISCONNECT.
     pub async fn disconnect_and_wait(&self, mut conn: TestConn) -> Result<(), Stop> {
         conn.send(&Packet::Disconnect(crate::codec::Disconnect::default())).await?;
-        match conn.recv(self.wait).await {
-            super::Event::Closed => Ok(()),
-            other => Err(Stop::Error(format!(
-                "the server did not close the connection after DISCONNECT: {}",
-                super::conn::describe_event(&other)
-            ))),
+        // PUBLISHes the server sent before it read the DISCONNECT may come first.
+        for _ in 0..EARLY_PUBLISHES_MAX {
+            match conn.recv(self.wait).await {
+                super::Event::Closed => return Ok(()),
+                super::Event::Packet(Packet::Publish(_)) => {}
+                other => {
+                    return Err(Stop::Error(format!(
+                        "the server did not close the connection after DISCONNECT: {}",
+                        super::conn::describe_event(&other)
+                    )))
+                }
+            }
         }
+        Err(Stop::Error(format!("more than {EARLY_PUBLISHES_MAX} PUBLISHes after DISCONNECT")))
     }
 
     /// Ends the persistent session of `client_id` (connects with a clean

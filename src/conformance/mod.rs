@@ -6,7 +6,8 @@
 //! packet-level test client [`TestConn`], the scenario catalogue
 //! ([`scenarios::ALL`]), the capability probe, the concurrent runner
 //! ([`run_suite`]) and the per-statement report with its text, JSON and
-//! JUnit forms.
+//! JUnit forms, and the statement table of docs/conformance.md
+//! ([`statements`]).
 //!
 //! Must not touch: the model broker's internals (the suite judges a server
 //! only by the bytes it sends, so it cannot inherit the model's bugs).
@@ -27,6 +28,7 @@ mod report;
 mod runner;
 pub mod scenarios;
 pub mod sim;
+pub mod statements;
 #[cfg(test)]
 mod tests;
 
@@ -42,7 +44,7 @@ use crate::spec::StatementId;
 
 pub use conn::{describe, Event, TestConn};
 pub use ctx::{ConnectOpts, Ctx};
-pub use probe::probe;
+pub use probe::{probe, probe_limits};
 pub use report::{Report, ScenarioResult, StatementResult, StatementStatus};
 pub use runner::{run_suite, SuiteOptions};
 pub use scenarios::{Requirement, Scenario};
@@ -150,6 +152,35 @@ pub struct Capabilities {
     pub maximum_packet_size: Option<u32>,
     /// The keep-alive the server imposes, if it says.
     pub server_keep_alive_secs: Option<u16>,
+    /// An enhanced authentication method the server supports (5.0), as a
+    /// profile declares it; the probe cannot find one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_method: Option<String>,
+    /// Limits the probe measured (none when not probed).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Limits found by the probe before the scenarios, by a ladder then a
+/// binary search of accepted and refused attempts (each a new connection).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// The longest topic name (bytes) a QoS 1 PUBLISH was accepted with.
+    pub maximum_topic_length: Option<u32>,
+    /// The largest payload (bytes) a QoS 1 PUBLISH was accepted with, up
+    /// to the probe's ceiling.
+    pub maximum_payload_bytes: Option<u32>,
+    /// Whether `maximum_payload_bytes` is only the probe's ceiling (the
+    /// server accepted that too).
+    pub payload_at_ceiling: bool,
+    /// The longest client id (bytes) a CONNECT was accepted with.
+    pub maximum_client_id_length: Option<u32>,
+    /// The characters beyond `[0-9a-zA-Z]` tried in a client id and
+    /// accepted (in the order tried).
+    pub client_id_extra_characters_accepted: Option<String>,
+    /// The characters tried and refused.
+    pub client_id_extra_characters_refused: Option<String>,
 }
 
 impl Default for Capabilities {
@@ -166,6 +197,8 @@ impl Default for Capabilities {
             receive_maximum: u16::MAX,
             maximum_packet_size: None,
             server_keep_alive_secs: None,
+            authentication_method: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -230,6 +263,7 @@ pub struct DeclaredCapabilities {
     pub subscription_identifier_available: Option<bool>,
     pub shared_subscription_available: Option<bool>,
     pub topic_alias_maximum: Option<u16>,
+    pub authentication_method: Option<String>,
 }
 
 impl DeclaredCapabilities {
@@ -259,6 +293,9 @@ impl DeclaredCapabilities {
         }
         if let Some(v) = self.topic_alias_maximum {
             c.topic_alias_maximum = v;
+        }
+        if let Some(m) = &self.authentication_method {
+            c.authentication_method = Some(m.clone());
         }
         c
     }

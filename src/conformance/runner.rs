@@ -2,7 +2,7 @@
 //! time limit each, then clear the retained messages the run created.
 
 use std::sync::atomic::AtomicU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use super::ctx::Shared;
 use super::report::{Report, ScenarioResult};
 use super::scenarios::{self, Scenario};
-use super::{probe, Connector, Ctx, Outcome, Profile, Stop, TestConn};
+use super::{probe, probe_limits, Connector, Ctx, Outcome, Profile, Stop, TestConn};
 use crate::codec::{Packet, Properties, Publish, QosPid, TopicName};
 use crate::spec::Version;
 
@@ -38,6 +38,9 @@ pub struct SuiteOptions {
     pub password: Option<String>,
     /// Declared capabilities, variations and skips.
     pub profile: Profile,
+    /// Whether to measure the server's limits (topic length, payload,
+    /// client id) before the scenarios.
+    pub probe_limits: bool,
 }
 
 impl Default for SuiteOptions {
@@ -53,6 +56,7 @@ impl Default for SuiteOptions {
             username: None,
             password: None,
             profile: Profile::default(),
+            probe_limits: true,
         }
     }
 }
@@ -65,7 +69,7 @@ fn selected(s: &Scenario, version: Version, only: Option<&str>) -> bool {
 
 /// Runs the suite against the server `connector` reaches.
 pub async fn run_suite(connector: Arc<dyn Connector>, options: SuiteOptions) -> Report {
-    let (probed, notes) = probe(
+    let (mut probed, mut notes) = probe(
         connector.as_ref(),
         &format!("ms{}", options.run_id),
         options.username.as_deref(),
@@ -73,6 +77,23 @@ pub async fn run_suite(connector: Arc<dyn Connector>, options: SuiteOptions) -> 
         options.wait,
     )
     .await;
+    let limits_version = [Version::V5, Version::V3_1_1]
+        .into_iter()
+        .find(|v| options.versions.contains(v) && if *v == Version::V5 { probed.v5 } else { probed.v3_1_1 });
+    if let (true, Some(version)) = (options.probe_limits, limits_version) {
+        let (limits, more) = probe_limits(
+            connector.as_ref(),
+            version,
+            &format!("ms{}", options.run_id),
+            &format!("mqttsim/{}/probe", options.run_id),
+            options.username.as_deref(),
+            options.password.as_deref(),
+            options.wait,
+        )
+        .await;
+        probed.limits = limits;
+        notes.extend(more);
+    }
     let caps = Arc::new(options.profile.capabilities.apply(&probed));
     let variations = Arc::new(options.profile.variations.clone());
     let shared = Arc::new(Shared::default());
@@ -131,14 +152,21 @@ pub async fn run_suite(connector: Arc<dyn Connector>, options: SuiteOptions) -> 
                 name: scenario.name,
                 counter: Arc::new(AtomicU32::new(0)),
                 shared: shared.clone(),
+                stray: Arc::new(Mutex::new(None)),
             };
+            let stray = ctx.stray.clone();
             let limit = limit.clone();
             let scenario_limit = options.scenario_limit;
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await.expect("never closed");
                 let start = tokio::time::Instant::now();
                 let outcome = match tokio::time::timeout(scenario_limit, (scenario.run)(ctx)).await {
-                    Ok(Ok(())) => Outcome::Pass,
+                    // A PUBLISH of another scenario's topic, skipped while
+                    // the scenario went on, fails it if nothing else did.
+                    Ok(Ok(())) => match stray.lock().expect("not poisoned").take() {
+                        Some(f) => Outcome::Fail(f),
+                        None => Outcome::Pass,
+                    },
                     Ok(Err(Stop::Fail(f))) => Outcome::Fail(f),
                     Ok(Err(Stop::Skip(reason))) => Outcome::Skipped { reason },
                     Ok(Err(Stop::Error(message))) => Outcome::Error { message },

@@ -5,7 +5,7 @@ use super::report::ScenarioResult;
 use super::sim::{check_model, SimOptions};
 use super::{Capabilities, Failure, Outcome, Report, StatementStatus, SuiteOptions};
 use crate::model::BrokerConfig;
-use crate::spec::{v5, Version};
+use crate::spec::{v3_1_1, v5, Version};
 
 fn result(name: &str, outcome: Outcome) -> ScenarioResult {
     ScenarioResult {
@@ -53,4 +53,44 @@ fn a_simulated_run_is_reproducible() {
     let first = check_model(BrokerConfig::default(), options(), SimOptions::default());
     let second = check_model(BrokerConfig::default(), options(), SimOptions::default());
     assert_eq!(first.to_json(), second.to_json());
+}
+
+/// A PUBLISH of another scenario's topic (same run) is skipped and
+/// recorded as a failure of MQTT-3.3.2-3; the scenario's own topics and
+/// other runs' topics come through.
+#[test]
+fn a_publish_of_another_scenarios_topic_is_recorded_and_skipped() {
+    use super::{Event, TestConn};
+    use crate::codec::{encode_to_vec, Packet, Properties, Publish, QosPid, TopicName};
+    use tokio::io::AsyncWriteExt as _;
+    let publish = |topic: &str| {
+        Packet::Publish(Publish {
+            dup: false,
+            qos_pid: QosPid::AtMostOnce,
+            retain: true,
+            topic: TopicName::new(topic).unwrap(),
+            properties: Properties::default(),
+            payload: bytes::Bytes::new(),
+        })
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (stream, mut peer) = tokio::io::duplex(4096);
+        let mut conn = TestConn::new(Box::new(stream), Version::V3_1_1, std::time::Duration::from_secs(1));
+        let stray = std::sync::Arc::new(std::sync::Mutex::new(None));
+        conn.set_scope("mqttsim/run1/".into(), "mqttsim/run1/v3/mine/".into(), stray.clone());
+        for topic in
+            ["mqttsim/run1/v3/other/a", "mqttsim/run1/v3/other/b", "mqttsim/run2/v3/x/t", "mqttsim/run1/v3/mine/t"]
+        {
+            peer.write_all(&encode_to_vec(&publish(topic), Version::V3_1_1).unwrap()).await.unwrap();
+        }
+        assert_eq!(conn.recv(std::time::Duration::from_secs(1)).await, Event::Packet(publish("mqttsim/run2/v3/x/t")));
+        assert_eq!(
+            conn.recv(std::time::Duration::from_secs(1)).await,
+            Event::Packet(publish("mqttsim/run1/v3/mine/t"))
+        );
+        let recorded = stray.lock().unwrap().clone().expect("a stray recorded");
+        assert_eq!(recorded.statement, v3_1_1::MQTT_3_3_2_3);
+        assert!(recorded.observed.contains("run1/v3/other/a"), "the first stray: {}", recorded.observed);
+    });
 }

@@ -135,7 +135,7 @@ pub(super) async fn close_after(
             }
             e if allowed(e) => {}
             e => {
-                let st = crate::conformance::conn::malformed_statement(e).unwrap_or(on_packet);
+                let st = conn.blame(e, on_packet);
                 return Err(ctx.fail(st, expected, describe_event(e)));
             }
         }

@@ -13,7 +13,9 @@ use crate::spec::{v3_1_1, v5};
 pub(super) const SCENARIOS: &[Scenario] = &[
     scenario!("server-packets-well-formed", server_packets_well_formed,
         "every packet the server sends in QoS 0/1/2 flows both ways, SUBACK, UNSUBACK and PINGRESP decodes strictly",
-        v3: [MQTT_2_3_1_1], v5: [MQTT_1_5_5_1, MQTT_3_2_2_1, MQTT_3_2_2_8, MQTT_3_4_2_1, MQTT_3_5_2_1, MQTT_3_6_2_1, MQTT_3_7_2_1, MQTT_3_3_2_8],
+        v3: [MQTT_2_3_1_1, MQTT_3_3_2_1],
+        v5: [MQTT_1_5_5_1, MQTT_3_2_2_1, MQTT_3_2_2_8, MQTT_3_4_2_1, MQTT_3_5_2_1, MQTT_3_6_2_1, MQTT_3_7_2_1, MQTT_3_3_2_8,
+             MQTT_3_3_2_1, MQTT_2_2_2_1],
         requires: [Requirement::Qos(Qos::ExactlyOnce)]),
     scenario!("qos2-pubrel-resent-not-publish", qos2_pubrel_resent,
         "QoS 2 to a subscriber: PUBREL with the id after PUBREC; after a reconnect the PUBREL is resent, never the PUBLISH",

@@ -6,15 +6,19 @@
 //! matching), [`malformed`] (bytes from the raw writer that must close the
 //! connection), [`session`] (persistence, resume, redelivery), [`flows`]
 //! (longer flows: strict decoding, QoS 2 across a reconnect, packet id
-//! reuse) and [`v5`] / [`v5_more`] / [`v5_limits`] (features only MQTT 5.0
-//! has).
+//! reuse), [`v5`] / [`v5_more`] / [`v5_limits`] (features only MQTT 5.0
+//! has), [`shared`] (shared subscriptions) and [`edges`] (refusals that
+//! depend on capabilities, diagnostics against a tight Maximum Packet Size,
+//! QoS 2 and expiry, credentials and AUTH).
 
 mod connect;
+mod edges;
 mod flows;
 mod malformed;
 mod publish;
 mod retain;
 mod session;
+mod shared;
 mod subscribe;
 mod v5;
 mod v5_limits;
@@ -37,6 +41,11 @@ pub enum Requirement {
     SubscriptionIds,
     /// A Topic Alias Maximum of at least 1.
     TopicAlias,
+    /// Shared subscriptions (`$share/...`).
+    SharedSubscriptions,
+    /// An enhanced authentication method the server supports, declared in
+    /// the profile (`authentication_method`).
+    AuthenticationMethod,
 }
 
 impl Requirement {
@@ -56,6 +65,12 @@ impl Requirement {
             Requirement::TopicAlias if caps.topic_alias_maximum == 0 => {
                 Some("needs topic aliases (the server's Topic Alias Maximum is 0)".into())
             }
+            Requirement::SharedSubscriptions if !caps.shared_subscription_available => {
+                Some("needs shared subscriptions".into())
+            }
+            Requirement::AuthenticationMethod if caps.authentication_method.is_none() => {
+                Some("needs an enhanced authentication method (declare authentication_method in the profile)".into())
+            }
             _ => None,
         }
     }
@@ -68,6 +83,8 @@ impl Requirement {
             Requirement::Wildcard => "wildcards".into(),
             Requirement::SubscriptionIds => "subscription ids".into(),
             Requirement::TopicAlias => "topic alias".into(),
+            Requirement::SharedSubscriptions => "shared subscriptions".into(),
+            Requirement::AuthenticationMethod => "authentication method".into(),
         }
     }
 }
@@ -145,6 +162,8 @@ pub fn all() -> Vec<Scenario> {
     all.extend_from_slice(v5::SCENARIOS);
     all.extend_from_slice(v5_more::SCENARIOS);
     all.extend_from_slice(v5_limits::SCENARIOS);
+    all.extend_from_slice(shared::SCENARIOS);
+    all.extend_from_slice(edges::SCENARIOS);
     all
 }
 

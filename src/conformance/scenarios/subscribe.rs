@@ -153,6 +153,8 @@ async fn resubscribe_replaces(ctx: Ctx) -> Result<(), Stop> {
 
 async fn dollar_topics(ctx: Ctx) -> Result<(), Stop> {
     let mut sub = ctx.client().await?;
+    // Subscribed to # and +/#: other scenarios' messages are legitimate here.
+    sub.clear_scope();
     let filters =
         [("#", SubscriptionOptions::qos(Qos::AtMostOnce)), ("+/#", SubscriptionOptions::qos(Qos::AtMostOnce))];
     ctx.subscribe(&mut sub, &filters, Properties::default()).await?;
