@@ -16,12 +16,16 @@
 //!   broker inside turmoil, through the plug-in seam.
 //! - [`real_clients`]: real MQTT clients (mosquitto_pub/sub, paho-mqtt)
 //!   against `mqttsim serve` over loopback TCP.
+//! - [`replay`]: recorded cases replayed against `mqttsim serve` (no
+//!   differences; planted differences named by statement) and a small
+//!   differential run against Mosquitto checked against its findings.
 //! - [`sim`]: the built-in simulation scenarios: a snapshot of each trace
 //!   at a fixed seed, what each must show, 200 `fault-heavy` seeds run twice
 //!   for identical bytes, every recorded seed in `seeds/` replayed, and the
 //!   `mqttsim sim` command line.
 //! - [`testserver`]: real clients (paho-mqtt, mosquitto_pub/sub) against
-//!   `mqttsim serve` with misbehaviours switched on.
+//!   `mqttsim serve` with misbehaviours switched on, and rumqttc against the
+//!   test server inside the simulation.
 //! - [`tidy`]: source checks: no wall clock, unseeded RNG or hash iteration
 //!   in simulated code, every `select!` biased, nothing unfinished.
 
@@ -31,6 +35,7 @@ mod defects;
 mod explore;
 mod plugging_in;
 mod real_clients;
+mod replay;
 mod sim;
 mod testserver;
 mod tidy;

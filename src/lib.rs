@@ -25,6 +25,9 @@
 //! - [`explore`]: model-based exploration: seeded generated workloads judged
 //!   by the history checkers, parallel sweeps with coverage-guided selection,
 //!   and failures shrunk by delta debugging into `seeds/` files.
+//! - [`replay`]: recorded cases: a generated workload run against the model
+//!   broker becomes a self-checking case file, replayed over real TCP against
+//!   any server (`mqttsim record`, `mqttsim replay`, differential runs).
 //! - [`cli`]: the `mqttsim` command line (composition only, no protocol logic).
 //!
 //! Data flows one way: bytes → codec → model → outputs → bytes. Time and
@@ -37,6 +40,7 @@ pub mod conformance;
 pub mod explore;
 pub mod io;
 pub mod model;
+pub mod replay;
 pub mod sim;
 pub mod spec;
 pub mod testserver;

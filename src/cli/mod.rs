@@ -11,6 +11,8 @@
 mod check;
 mod decode;
 mod explore;
+mod record;
+mod replay;
 mod serve;
 mod sim;
 mod statements;
@@ -94,7 +96,7 @@ pub enum Command {
     /// owed at the end (liveness). Seeds run in parallel; output is in seed
     /// order. A progress line on standard error shows seeds/s, failures and
     /// statement coverage. Every failure is shrunk by delta debugging and
-    /// written to `seeds/<scenario>-<seed>.json` with its replay command.
+    /// written to `seeds/<scenario>-<seed>.toml` with its replay command.
     ///
     /// Exit codes: 0 no failure; 1 a safety failure; 3 a liveness failure;
     /// 2 bad arguments or a harness error.
@@ -102,7 +104,7 @@ pub enum Command {
     /// Examples:
     ///   mqttsim explore --seeds 10000 --jobs 2
     ///   mqttsim explore --time-budget-secs 60 --shard 2/4
-    ///   mqttsim explore --replay seeds/explore-1234.json --trace
+    ///   mqttsim explore --replay seeds/fault-heavy-589.toml --trace
     #[command(verbatim_doc_comment)]
     Explore(explore::ExploreArgs),
     /// Run a built-in scenario in the deterministic simulation, or list them.
@@ -123,6 +125,33 @@ pub enum Command {
     ///   mqttsim sim fault-heavy --seed 42 --trace jsonl --out run.jsonl
     #[command(verbatim_doc_comment)]
     Sim(sim::SimArgs),
+    /// Record a seed's generated workload against the model broker as a self-checking case.
+    ///
+    /// Draws the workload of the seed with the `explore` input model, restricted
+    /// to what a real server over TCP can reproduce (no network or broker faults;
+    /// client-side abrupt closes and reconnects stay), runs it step by step against
+    /// the model broker, and writes the inputs and the expected observations as
+    /// JSON lines (docs/replay.md). Exit codes: 0 written; 2 the model run did not
+    /// pass, or bad arguments.
+    ///
+    /// Example:
+    ///   mqttsim record --seed 7 --out case.jsonl --clients 3
+    #[command(verbatim_doc_comment)]
+    Record(record::RecordArgs),
+    /// Replay a recorded case against a real server over TCP, or run a differential run.
+    ///
+    /// Client ids and topics are unique per run; the server's packet ids are
+    /// answered, not compared; the allowed variations stated in the case are
+    /// accepted. Each difference names the statement involved. With
+    /// --differential, records --seeds cases from --from and summarises the
+    /// differences by statement. Exit codes: 0 equal; 1 differences; 2 unusable
+    /// case, unreachable server or bad arguments.
+    ///
+    /// Examples:
+    ///   mqttsim replay case.jsonl --against 127.0.0.1:1883
+    ///   mqttsim replay --differential --seeds 20 --from 100 --against 127.0.0.1:1883
+    #[command(verbatim_doc_comment)]
+    Replay(replay::ReplayArgs),
 }
 
 /// Parses `3.1.1`, `311`, `4`, `5`, `5.0` for `--mqtt`.
@@ -140,6 +169,8 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Explore(args) => explore::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Record(args) => record::run(&args),
+        Command::Replay(args) => replay::run(&args),
     };
     ExitCode::from(code)
 }
