@@ -28,7 +28,7 @@ pub use packet::{
     Auth, Connack, Connect, Disconnect, Packet, PacketId, PacketType, PubResponse, Publish, Qos, QosPid,
     RetainHandling, Suback, Subscribe, Subscription, SubscriptionOptions, Unsuback, Unsubscribe, Will,
 };
-pub use properties::{Properties, PropertyContext, PropertyId};
+pub use properties::{Properties, PropertyContext, PropertyId, PropertyValues};
 pub use reason::ReasonCode;
 pub use topic::{filter_matches, TopicError, TopicFilter, TopicName};
 

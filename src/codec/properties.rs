@@ -1,11 +1,16 @@
-//! MQTT 5.0 properties: one struct holding every property, shared by all
-//! packets. Which properties a packet may carry is checked by the decoder
-//! ([`PropertyId::allowed_in`]); the encoder writes them in ascending
-//! identifier order (user properties in their own order, in the user
-//! property slot), so encoding is deterministic byte for byte.
+//! MQTT 5.0 properties: one struct holding every property
+//! ([`PropertyValues`]), shared by all packets, which hold it through
+//! [`Properties`] (no allocation while no property is set). Which properties
+//! a packet may carry is checked by the decoder ([`PropertyId::allowed_in`]);
+//! the encoder writes them in ascending identifier order (user properties in
+//! their own order, in the user property slot), so encoding is deterministic
+//! byte for byte.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::packet::PacketType;
 
@@ -179,14 +184,17 @@ impl PropertyId {
     }
 }
 
-/// Every MQTT 5.0 property. `None` / empty means absent.
+/// The values of every MQTT 5.0 property. `None` / empty means absent.
+///
+/// Packets hold them through [`Properties`], which allocates only when a
+/// property is set; build one with `Properties::from(PropertyValues { .. })`.
 ///
 /// Only the properties allowed in a packet may be set on it; the decoder
 /// rejects others, and the raw writer is the way to send them on purpose.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
-pub struct Properties {
+pub struct PropertyValues {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_format_indicator: Option<u8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,13 +253,11 @@ pub struct Properties {
     pub shared_subscription_available: Option<u8>,
 }
 
-impl Properties {
+impl PropertyValues {
     /// Whether no property is set.
     pub fn is_empty(&self) -> bool {
-        // Field by field (destructured, so a new field cannot be forgotten):
-        // building and comparing against a default value is several times slower
-        // on the encode path, which asks this for every acknowledgement.
-        let Properties {
+        // Field by field (destructured, so a new field cannot be forgotten).
+        let PropertyValues {
             payload_format_indicator,
             message_expiry_interval_secs,
             content_type,
@@ -307,5 +313,242 @@ impl Properties {
             && wildcard_subscription_available.is_none()
             && subscription_identifier_available.is_none()
             && shared_subscription_available.is_none()
+    }
+}
+
+/// No property set: what an unallocated [`Properties`] reads as.
+static NO_VALUES: PropertyValues = PropertyValues {
+    payload_format_indicator: None,
+    message_expiry_interval_secs: None,
+    content_type: None,
+    response_topic: None,
+    correlation_data: None,
+    subscription_identifiers: Vec::new(),
+    session_expiry_interval_secs: None,
+    assigned_client_identifier: None,
+    server_keep_alive_secs: None,
+    authentication_method: None,
+    authentication_data: None,
+    request_problem_information: None,
+    will_delay_interval_secs: None,
+    request_response_information: None,
+    response_information: None,
+    server_reference: None,
+    reason_string: None,
+    receive_maximum: None,
+    topic_alias_maximum: None,
+    topic_alias: None,
+    maximum_qos: None,
+    retain_available: None,
+    user_properties: Vec::new(),
+    maximum_packet_size: None,
+    wildcard_subscription_available: None,
+    subscription_identifier_available: None,
+    shared_subscription_available: None,
+};
+
+/// The MQTT 5.0 properties of a packet or a will: a [`PropertyValues`] that
+/// costs one pointer, and no allocation, while no property is set (most
+/// packets carry none, and 3.1.1 packets never do).
+///
+/// Reading a field goes through [`Deref`] (`properties.topic_alias`);
+/// writing one through [`DerefMut`] (`properties.topic_alias = Some(3)`),
+/// which allocates the values on first use. Two property sets are equal
+/// when their values are, so an unallocated set equals an allocated one
+/// with nothing set, and both encode and serialize alike (as
+/// [`PropertyValues`]).
+#[derive(Clone, Default)]
+pub struct Properties(Option<Box<PropertyValues>>);
+
+impl Properties {
+    /// No property set (allocates nothing).
+    pub const fn new() -> Properties {
+        Properties(None)
+    }
+
+    /// Whether no property is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.as_deref().is_none_or(PropertyValues::is_empty)
+    }
+
+    /// The values, by value (to move a field out).
+    pub fn into_values(self) -> PropertyValues {
+        self.0.map_or_else(PropertyValues::default, |values| *values)
+    }
+
+    /// The values if any were ever written (they may still all be unset),
+    /// `None` for a set that never allocated: the encoder's fast path.
+    pub(crate) fn allocated(&self) -> Option<&PropertyValues> {
+        self.0.as_deref()
+    }
+}
+
+impl From<PropertyValues> for Properties {
+    /// Boxes the values, unless none is set.
+    fn from(values: PropertyValues) -> Properties {
+        if values.is_empty() {
+            Properties(None)
+        } else {
+            Properties(Some(Box::new(values)))
+        }
+    }
+}
+
+impl Deref for Properties {
+    type Target = PropertyValues;
+    fn deref(&self) -> &PropertyValues {
+        self.0.as_deref().unwrap_or(&NO_VALUES)
+    }
+}
+
+impl DerefMut for Properties {
+    /// Allocates the values on first write.
+    fn deref_mut(&mut self) -> &mut PropertyValues {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl PartialEq for Properties {
+    fn eq(&self, other: &Properties) -> bool {
+        match (self.0.as_deref(), other.0.as_deref()) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a == b,
+            (Some(values), None) | (None, Some(values)) => values.is_empty(),
+        }
+    }
+}
+
+impl Eq for Properties {}
+
+impl fmt::Debug for Properties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl Serialize for Properties {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Properties {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Properties, D::Error> {
+        PropertyValues::deserialize(deserializer).map(Properties::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::codec::{
+        decode, encode_to_vec, DecodeOptions, Packet, PacketId, PubResponse, Publish, QosPid, TopicName,
+    };
+    use crate::spec::Version;
+
+    /// A PUBACK with `properties`.
+    fn puback(properties: Properties) -> Packet {
+        let packet_id = PacketId::new(7).expect("non-zero");
+        Packet::Puback(PubResponse { properties, ..PubResponse::new(packet_id) })
+    }
+
+    #[test]
+    fn reading_a_field_does_not_allocate_and_writing_one_does() {
+        let mut properties = Properties::new();
+        assert_eq!(properties.topic_alias, None);
+        assert!(properties.user_properties.is_empty());
+        assert!(properties.allocated().is_none());
+        properties.topic_alias = Some(3);
+        assert_eq!(properties.allocated().and_then(|v| v.topic_alias), Some(3));
+        assert!(!properties.is_empty());
+    }
+
+    #[test]
+    fn empty_and_allocated_but_unset_properties_are_equal_and_encode_alike() {
+        let empty = Properties::new();
+        let mut allocated = Properties::new();
+        allocated.reason_string = Some("gone".to_owned());
+        allocated.reason_string = None;
+        assert!(allocated.allocated().is_some(), "written once, so allocated");
+        assert!(allocated.is_empty());
+        assert_eq!(empty, allocated);
+        assert_eq!(allocated, empty);
+        assert_eq!(empty, Properties::default());
+        for version in Version::ALL {
+            assert_eq!(
+                encode_to_vec(&puback(empty.clone()), version).unwrap(),
+                encode_to_vec(&puback(allocated.clone()), version).unwrap(),
+                "{version}"
+            );
+        }
+        assert_eq!(serde_json::to_string(&empty).unwrap(), "{}");
+        assert_eq!(serde_json::to_string(&allocated).unwrap(), "{}");
+        assert_eq!(serde_json::to_string(&puback(allocated)).unwrap(), r#"{"type":"PUBACK","packet_id":7}"#);
+    }
+
+    #[test]
+    fn a_set_property_makes_properties_unequal_to_empty_ones() {
+        let mut set = Properties::new();
+        set.user_properties.push(("k".to_owned(), "v".to_owned()));
+        assert_ne!(set, Properties::new());
+        assert_ne!(Properties::new(), set);
+        let mut other = set.clone();
+        other.user_properties[0].1 = "w".to_owned();
+        assert_ne!(set, other);
+    }
+
+    #[test]
+    fn from_values_allocates_only_when_a_property_is_set() {
+        assert!(Properties::from(PropertyValues::default()).allocated().is_none());
+        let values = PropertyValues { session_expiry_interval_secs: Some(60), ..Default::default() };
+        let properties = Properties::from(values.clone());
+        assert_eq!(*properties, values);
+        assert_eq!(properties.into_values(), values);
+        assert_eq!(Properties::new().into_values(), PropertyValues::default());
+    }
+
+    #[test]
+    fn properties_serialize_as_their_values_and_read_back_equal() {
+        let properties = Properties::from(PropertyValues {
+            topic_alias: Some(4),
+            correlation_data: Some(Bytes::from_static(b"\x00\x01")),
+            user_properties: vec![("a".to_owned(), "b".to_owned())],
+            ..Default::default()
+        });
+        let json = serde_json::to_string(&properties).unwrap();
+        assert_eq!(json, serde_json::to_string(&*properties).unwrap());
+        let back: Properties = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, properties);
+        let empty: Properties = serde_json::from_str("{}").unwrap();
+        assert!(empty.allocated().is_none());
+        assert!(serde_json::from_str::<Properties>(r#"{"no_such_property":1}"#).is_err());
+    }
+
+    #[test]
+    fn a_packet_without_properties_decodes_without_allocating_them() {
+        // 5.0 PUBLISH QoS 0, topic "a", property length 0, payload "x".
+        let bytes = [0x30, 0x05, 0x00, 0x01, b'a', 0x00, b'x'];
+        let (packet, _) = decode(&bytes, &DecodeOptions::new(Version::V5)).unwrap().unwrap();
+        let Packet::Publish(publish) = &packet else { panic!("{packet:?}") };
+        assert!(publish.properties.allocated().is_none());
+        let expected = Publish {
+            dup: false,
+            qos_pid: QosPid::AtMostOnce,
+            retain: false,
+            topic: TopicName::new("a").unwrap(),
+            properties: Properties::new(),
+            payload: Bytes::from_static(b"x"),
+        };
+        assert_eq!(packet, Packet::Publish(expected));
+    }
+
+    #[test]
+    fn packets_stay_small() {
+        // An empty property set is one pointer, so every packet but CONNECT
+        // stays small; the bound keeps a large member from creeping back in.
+        assert_eq!(std::mem::size_of::<Properties>(), std::mem::size_of::<usize>());
+        assert!(std::mem::size_of::<Packet>() <= 168, "{}", std::mem::size_of::<Packet>());
     }
 }

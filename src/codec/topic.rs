@@ -255,15 +255,35 @@ fn validate_filter(filter: &str) -> Result<(), TopicError> {
     if filter.contains('\0') {
         return Err(TopicError::NullCharacter);
     }
-    let levels: Vec<&str> = filter.split('/').collect();
-    let last = levels.len() - 1;
-    for (i, level) in levels.iter().enumerate() {
-        if level.contains('#') && (*level != "#" || i != last) {
-            return Err(TopicError::MisplacedMultiLevelWildcard);
+    // One pass over the bytes, level by level: a level holding `#` must be
+    // exactly `#` and the last one; a level holding `+` must be exactly `+`
+    // (checked in that order, level by level, so the first bad level decides).
+    let bytes = filter.as_bytes();
+    let (mut hash, mut plus, mut len) = (false, false, 0usize);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'/' {
+            level_wildcards(hash, plus, len, false)?;
+            (hash, plus, len) = (false, false, 0);
+        } else {
+            hash |= b == b'#';
+            plus |= b == b'+';
+            len += 1;
         }
-        if level.contains('+') && *level != "+" {
-            return Err(TopicError::MisplacedSingleLevelWildcard);
+        if i + 1 == bytes.len() {
+            level_wildcards(hash, plus, len, true)?;
         }
+    }
+    Ok(())
+}
+
+/// Checks one level of a filter: `len` bytes, whether it holds `#` or `+`,
+/// and whether it is the `last` level.
+fn level_wildcards(hash: bool, plus: bool, len: usize, last: bool) -> Result<(), TopicError> {
+    if hash && (len != 1 || !last) {
+        return Err(TopicError::MisplacedMultiLevelWildcard);
+    }
+    if plus && len != 1 {
+        return Err(TopicError::MisplacedSingleLevelWildcard);
     }
     Ok(())
 }
@@ -304,6 +324,42 @@ mod tests {
             assert!(TopicFilter::new(bad).is_err(), "{bad}");
         }
         assert_eq!(TopicName::new("a/+"), Err(TopicError::WildcardInName));
+    }
+
+    /// The byte scan of `validate_filter` gives the same verdict as reading
+    /// the rules level by level, for every string of up to five characters
+    /// over `a / + #`.
+    #[test]
+    fn filter_validation_matches_the_level_by_level_rules() {
+        fn by_levels(filter: &str) -> Result<(), TopicError> {
+            if filter.is_empty() {
+                return Err(TopicError::EmptyFilter);
+            }
+            let levels: Vec<&str> = filter.split('/').collect();
+            for (i, level) in levels.iter().enumerate() {
+                if level.contains('#') && (*level != "#" || i + 1 != levels.len()) {
+                    return Err(TopicError::MisplacedMultiLevelWildcard);
+                }
+                if level.contains('+') && *level != "+" {
+                    return Err(TopicError::MisplacedSingleLevelWildcard);
+                }
+            }
+            Ok(())
+        }
+        let mut filters = vec![String::new()];
+        let mut checked = 0;
+        for _ in 0..6 {
+            let mut longer = Vec::new();
+            for filter in &filters {
+                assert_eq!(validate_filter(filter), by_levels(filter), "{filter:?}");
+                checked += 1;
+                for c in ['a', '/', '+', '#'] {
+                    longer.push(format!("{filter}{c}"));
+                }
+            }
+            filters = longer;
+        }
+        assert_eq!(checked, 1 + 4 + 16 + 64 + 256 + 1024);
     }
 
     /// 3.1.1 has no shared subscriptions: a `$share/` filter only follows the wildcard rules there.

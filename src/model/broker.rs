@@ -13,6 +13,7 @@ use super::retained::Retained;
 use super::session::{Message, Session};
 use super::sys::Stats;
 use super::{Citation, CiteKind, ConnectionId, Output, Server};
+use crate::codec::PropertyValues;
 use crate::codec::{
     decode, encode, DecodeError, DecodeErrorKind, DecodeOptions, Disconnect, Packet, PacketType, Properties,
     ReasonCode, TopicName,
@@ -317,7 +318,7 @@ impl Broker {
             self.cite5(at, v5::MQTT_3_14_0_1, Fulfilled);
             self.cite5(at, v5::MQTT_3_14_2_1, Fulfilled);
             self.cite5(at, v5::MQTT_3_14_2_2, Fulfilled);
-            let properties = Properties { reason_string, ..Properties::default() };
+            let properties = Properties::from(PropertyValues { reason_string, ..Default::default() });
             self.send(at, Packet::Disconnect(Disconnect { reason_code: code, properties }));
             self.cite5(at, v5::MQTT_3_14_4_1, Fulfilled);
             self.cite5(at, v5::MQTT_3_14_4_2, Fulfilled);

@@ -13,19 +13,20 @@ use super::connection::{Phase, WillState};
 use super::session::{InflightState, Message, Session, NEVER_EXPIRES};
 use super::CiteKind::{Fulfilled, Violated};
 use super::ConnectionId;
+use crate::codec::PropertyValues;
 use crate::codec::{Auth, Connack, Connect, Packet, Properties, PubResponse, Qos, ReasonCode};
 use crate::spec::{v3_1_1 as v3, v5, Version};
 
 /// The properties of a message that are forwarded unchanged.
 pub(crate) fn forwardable(properties: &Properties) -> Properties {
-    Properties {
+    Properties::from(PropertyValues {
         payload_format_indicator: properties.payload_format_indicator,
         content_type: properties.content_type.clone(),
         response_topic: properties.response_topic.clone(),
         correlation_data: properties.correlation_data.clone(),
         user_properties: properties.user_properties.clone(),
-        ..Properties::default()
-    }
+        ..Default::default()
+    })
 }
 
 /// Whether `id` is 1 to 23 characters of `[0-9a-zA-Z]` (the ids every server must accept).
@@ -205,11 +206,11 @@ impl Broker {
         match step {
             AuthStep::Continue { data, state: next } => {
                 *state = next;
-                let properties = Properties {
+                let properties = Properties::from(PropertyValues {
                     authentication_method: Some(method),
                     authentication_data: Some(data),
-                    ..Properties::default()
-                };
+                    ..Default::default()
+                });
                 self.send(at, Packet::Auth(Auth { reason_code: ReasonCode::CONTINUE_AUTHENTICATION, properties }));
                 self.cite5(at, v5::MQTT_4_12_0_2, Fulfilled);
                 self.cite5(at, v5::MQTT_4_12_0_5, Fulfilled);
@@ -281,11 +282,11 @@ impl Broker {
         };
         let reply = |reason_code: ReasonCode, data: Option<Bytes>| Auth {
             reason_code,
-            properties: Properties {
+            properties: Properties::from(PropertyValues {
                 authentication_method: Some(method.clone()),
                 authentication_data: data,
-                ..Properties::default()
-            },
+                ..Default::default()
+            }),
         };
         match step {
             AuthStep::Continue { data, state } => {

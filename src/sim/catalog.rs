@@ -17,6 +17,7 @@ use super::net::LatencyMs;
 use super::rng::Stream;
 use super::scenario::{Action, RandomFaults, RunOutcome, Scenario, Verdict};
 use crate::check::history::{check_history, CheckConfig};
+use crate::codec::PropertyValues;
 use crate::codec::{Properties, Qos, TopicName, Version, Will};
 use crate::model::ClientConfig;
 use crate::trace::EventKind;
@@ -233,7 +234,7 @@ pub(crate) fn heal(client: &str) -> Fault {
 }
 
 fn will(topic: &str, payload: &'static str, delay_secs: Option<u32>) -> Will {
-    let properties = Properties { will_delay_interval_secs: delay_secs, ..Properties::default() };
+    let properties = Properties::from(PropertyValues { will_delay_interval_secs: delay_secs, ..Default::default() });
     Will {
         topic: TopicName::new(topic.to_owned()).expect("a valid will topic"),
         payload: Bytes::from_static(payload.as_bytes()),

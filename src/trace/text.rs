@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{CiteKind, Event, EventKind, Trace, TraceHeader};
+use crate::codec::PropertyValues;
 use crate::codec::{
     Auth, Connack, Connect, Disconnect, Packet, Properties, PubResponse, Publish, QosPid, ReasonCode, Suback,
     Subscribe, Subscription, SubscriptionOptions, Unsuback, Unsubscribe, Will,
@@ -449,7 +450,7 @@ fn push_properties(out: &mut String, properties: &Properties) {
     }
     // Destructured in full so that a new property fails to compile here
     // until it has a place in the rendering.
-    let Properties {
+    let PropertyValues {
         payload_format_indicator,
         message_expiry_interval_secs,
         content_type,
@@ -477,7 +478,7 @@ fn push_properties(out: &mut String, properties: &Properties) {
         wildcard_subscription_available,
         subscription_identifier_available,
         shared_subscription_available,
-    } = properties;
+    } = &**properties;
 
     let mut items = PropList { out, first: true };
     items.number("payload_format_indicator", payload_format_indicator.map(u64::from));
@@ -665,14 +666,17 @@ mod tests {
                 payload: Bytes::from_static(b"bye"),
                 qos: Qos::AtLeastOnce,
                 retain: true,
-                properties: Properties { will_delay_interval_secs: Some(5), ..Properties::default() },
+                properties: Properties::from(PropertyValues {
+                    will_delay_interval_secs: Some(5),
+                    ..Default::default()
+                }),
             }),
             username: Some("u".to_owned()),
             password: Some(Bytes::from_static(b"secret")),
         };
         let subscribe = Subscribe {
             packet_id: pid(3),
-            properties: Properties { subscription_identifiers: vec![9], ..Properties::default() },
+            properties: Properties::from(PropertyValues { subscription_identifiers: vec![9], ..Default::default() }),
             subscriptions: vec![
                 Subscription {
                     filter: TopicFilter::new("a/+").unwrap(),
@@ -689,7 +693,7 @@ mod tests {
                 },
             ],
         };
-        let reason = Properties { reason_string: Some("why".to_owned()), ..Properties::default() };
+        let reason = Properties::from(PropertyValues { reason_string: Some("why".to_owned()), ..Default::default() });
         let cases = [
             (
                 Packet::Connect(connect),
@@ -700,7 +704,10 @@ mod tests {
                 Packet::Connack(Connack {
                     session_present: true,
                     reason_code: ReasonCode::SUCCESS,
-                    properties: Properties { topic_alias_maximum: Some(10), ..Properties::default() },
+                    properties: Properties::from(PropertyValues {
+                        topic_alias_maximum: Some(10),
+                        ..Default::default()
+                    }),
                 }),
                 "CONNACK session_present=1 rc=0x00 props{topic_alias_maximum=10}",
             ),
@@ -777,11 +784,11 @@ mod tests {
             (
                 Packet::Auth(Auth {
                     reason_code: ReasonCode::CONTINUE_AUTHENTICATION,
-                    properties: Properties {
+                    properties: Properties::from(PropertyValues {
                         authentication_method: Some("SCRAM".to_owned()),
                         authentication_data: Some(Bytes::from_static(&[0, 1, 0xff])),
-                        ..Properties::default()
-                    },
+                        ..Default::default()
+                    }),
                 }),
                 "AUTH rc=0x18 props{authentication_method=\"SCRAM\" authentication_data=hex:0001ff}",
             ),

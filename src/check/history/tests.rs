@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{check_history, pending_at_end, render_violations, rule, CheckConfig, Violation};
+use crate::codec::PropertyValues;
 use crate::codec::{
     Connack, Connect, Disconnect, Packet, PacketId, Properties, PubResponse, Publish, Qos, QosPid, ReasonCode, Suback,
     Subscribe, Subscription, SubscriptionOptions, TopicFilter, TopicName, Unsuback, Unsubscribe, Will,
@@ -74,7 +75,8 @@ impl H {
 
     /// CONNECT (5.0, session expiry `expiry` seconds) and CONNACK.
     fn connect(&mut self, who: &str, conn: u64, clean: bool, expiry: u32, present: bool) -> usize {
-        let props = Properties { session_expiry_interval_secs: Some(expiry), ..Properties::default() };
+        let props =
+            Properties::from(PropertyValues { session_expiry_interval_secs: Some(expiry), ..Default::default() });
         self.connect_with(who, conn, Version::V5, clean, props, None);
         self.connack(who, conn, present)
     }
@@ -423,9 +425,9 @@ fn a_will_after_resuming_within_the_will_delay_is_caught() {
         payload: Bytes::from_static(b"gone"),
         qos: Qos::AtLeastOnce,
         retain: false,
-        properties: Properties { will_delay_interval_secs: Some(60), ..Properties::default() },
+        properties: Properties::from(PropertyValues { will_delay_interval_secs: Some(60), ..Default::default() }),
     };
-    let props = Properties { session_expiry_interval_secs: Some(300), ..Properties::default() };
+    let props = Properties::from(PropertyValues { session_expiry_interval_secs: Some(300), ..Default::default() });
     h.connect_with("w", 1, Version::V5, true, props.clone(), Some(will));
     h.connack("w", 1, false);
     h.close("w", 1, ClosedBy::Network);
@@ -500,7 +502,7 @@ fn a_delivery_without_a_subscription_is_caught() {
 #[test]
 fn a_delivery_after_message_expiry_is_caught() {
     let mut h = pair(Qos::AtLeastOnce);
-    let props = Properties { message_expiry_interval_secs: Some(10), ..Properties::default() };
+    let props = Properties::from(PropertyValues { message_expiry_interval_secs: Some(10), ..Default::default() });
     h.publish_with("pub", 1, Qos::AtLeastOnce, 1, "a/b", "fresh", false, props.clone());
     h.wait(Duration::from_secs(5));
     h.deliver("sub", 1, Qos::AtLeastOnce, "a/b", "fresh");
@@ -516,7 +518,7 @@ fn a_delivery_after_message_expiry_is_caught() {
 #[test]
 fn a_delivery_over_the_maximum_packet_size_is_caught() {
     let mut h = H::new();
-    let props = Properties { maximum_packet_size: Some(64), ..Properties::default() };
+    let props = Properties::from(PropertyValues { maximum_packet_size: Some(64), ..Default::default() });
     h.connect_with("sub", 1, Version::V5, true, props, None);
     h.connack("sub", 1, false);
     h.subscribe("sub", 1, 1, "a/#", Qos::AtMostOnce);

@@ -13,7 +13,9 @@ use bytes::Bytes;
 use super::primitives::{
     find_wildcard, put_binary, put_string, put_u16, put_u32, put_varint, varint_len, Cite, Reader, VARINT_MAX,
 };
-use crate::codec::{DecodeError, DecodeErrorKind, EncodeError, PacketType, Properties, PropertyContext, PropertyId};
+use crate::codec::{
+    DecodeError, DecodeErrorKind, EncodeError, PacketType, Properties, PropertyContext, PropertyId, PropertyValues,
+};
 use crate::spec::{v3_1_1, v5};
 
 /// Topic Alias 0.
@@ -46,13 +48,14 @@ pub(crate) fn decode_into(
         return Ok(());
     }
     let previous = r.narrow_end(r.pos() + length);
+    // Allocates the values: at least one property follows.
     let result = decode_block(r, context, properties);
     r.restore_end(previous);
     result
 }
 
 /// Reads properties until the end of the (narrowed) region.
-fn decode_block(r: &mut Reader<'_>, context: PropertyContext, p: &mut Properties) -> Result<(), DecodeError> {
+fn decode_block(r: &mut Reader<'_>, context: PropertyContext, p: &mut PropertyValues) -> Result<(), DecodeError> {
     let context_name = match context {
         PropertyContext::Packet(packet) => packet.name(),
         PropertyContext::Will => "will properties",
@@ -120,7 +123,7 @@ fn binary(r: &mut Reader<'_>, property: PropertyId) -> Result<Bytes, DecodeError
 }
 
 /// Reads the value of `property` into `p`, checking it.
-fn decode_value(r: &mut Reader<'_>, property: PropertyId, p: &mut Properties) -> Result<(), DecodeError> {
+fn decode_value(r: &mut Reader<'_>, property: PropertyId, p: &mut PropertyValues) -> Result<(), DecodeError> {
     use PropertyId as P;
     let name = property.name();
     let offset = r.pos();
@@ -221,10 +224,19 @@ fn field_len(value: Option<&[u8]>) -> usize {
 /// that cannot be encoded (a string or binary over 65,535 bytes, a
 /// subscription identifier above the variable byte integer range).
 ///
-/// Every field is read once, without early exits, so that the common empty
-/// case costs a few independent loads and no mispredicted branches.
+/// Properties that were never written (the common case) cost one pointer
+/// test.
 pub(crate) fn block_len(properties: &Properties) -> Result<usize, EncodeError> {
-    let Properties {
+    match properties.allocated() {
+        None => Ok(0),
+        Some(values) => values_len(values),
+    }
+}
+
+/// [`block_len`] of allocated values. Every field is read once, without
+/// early exits, so that it costs a few independent loads and few branches.
+fn values_len(values: &PropertyValues) -> Result<usize, EncodeError> {
+    let PropertyValues {
         payload_format_indicator,
         message_expiry_interval_secs,
         content_type,
@@ -252,7 +264,7 @@ pub(crate) fn block_len(properties: &Properties) -> Result<usize, EncodeError> {
         wildcard_subscription_available,
         subscription_identifier_available,
         shared_subscription_available,
-    } = properties;
+    } = values;
     let bytes = 2
         * (usize::from(payload_format_indicator.is_some())
             + usize::from(request_problem_information.is_some())
@@ -298,7 +310,7 @@ pub(crate) fn block_len(properties: &Properties) -> Result<usize, EncodeError> {
         for id in subscription_identifiers {
             if *id > VARINT_MAX {
                 // Reported in encoding order, after any earlier field's error.
-                return first_error(properties);
+                return first_error(values);
             }
             total += 1 + varint_len(*id as usize);
         }
@@ -308,7 +320,7 @@ pub(crate) fn block_len(properties: &Properties) -> Result<usize, EncodeError> {
         }
     }
     if long > usize::from(u16::MAX) {
-        return first_error(properties);
+        return first_error(values);
     }
     Ok(total)
 }
@@ -317,9 +329,9 @@ pub(crate) fn block_len(properties: &Properties) -> Result<usize, EncodeError> {
 /// scratch buffer, which stops at the first field in encoding order that
 /// cannot be encoded).
 #[cold]
-fn first_error(properties: &Properties) -> Result<usize, EncodeError> {
+fn first_error(values: &PropertyValues) -> Result<usize, EncodeError> {
     let mut scratch = Vec::new();
-    encode_block(properties, &mut scratch)?;
+    encode_block(values, &mut scratch)?;
     // Every field fits: the total is simply what was written.
     Ok(scratch.len())
 }
@@ -366,10 +378,10 @@ fn put_binary_property(out: &mut Vec<u8>, id: PropertyId, value: &Option<Bytes>)
 }
 
 /// Appends every set property in ascending identifier order.
-fn encode_block(properties: &Properties, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+fn encode_block(values: &PropertyValues, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     use PropertyId as P;
     // Destructured so that a new field cannot be forgotten here.
-    let Properties {
+    let PropertyValues {
         payload_format_indicator,
         message_expiry_interval_secs,
         content_type,
@@ -397,7 +409,7 @@ fn encode_block(properties: &Properties, out: &mut Vec<u8>) -> Result<(), Encode
         wildcard_subscription_available,
         subscription_identifier_available,
         shared_subscription_available,
-    } = properties;
+    } = values;
     put_byte_property(out, P::PayloadFormatIndicator, *payload_format_indicator);
     put_u32_property(out, P::MessageExpiryInterval, *message_expiry_interval_secs);
     put_string_property(out, P::ContentType, content_type)?;

@@ -2,6 +2,7 @@
 //! overlapping subscriptions.
 
 use super::{scenario, Requirement, Scenario};
+use crate::codec::PropertyValues;
 use crate::codec::{Packet, Properties, Qos, SubscriptionOptions, TopicFilter, Unsubscribe, Version};
 use crate::conformance::conn::{describe, describe_event};
 use crate::conformance::{Ctx, Event, Stop};
@@ -232,8 +233,12 @@ async fn overlapping(ctx: Ctx) -> Result<(), Stop> {
     let topic = ctx.topic("o/t");
     let mut sub = ctx.client().await?;
     let ids = ctx.version == Version::V5 && ctx.caps.subscription_identifier_available;
-    let props =
-        |id: u32| Properties { subscription_identifiers: if ids { vec![id] } else { vec![] }, ..Properties::default() };
+    let props = |id: u32| {
+        Properties::from(PropertyValues {
+            subscription_identifiers: if ids { vec![id] } else { vec![] },
+            ..Default::default()
+        })
+    };
     ctx.subscribe_opts(&mut sub, &ctx.topic("o/#"), SubscriptionOptions::qos(Qos::AtMostOnce), props(1)).await?;
     ctx.subscribe_opts(&mut sub, &topic, SubscriptionOptions::qos(Qos::AtLeastOnce), props(2)).await?;
     let mut publisher = ctx.client().await?;

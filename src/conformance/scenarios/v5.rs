@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::{scenario, Requirement, Scenario};
+use crate::codec::PropertyValues;
 use crate::codec::{Packet, Properties, Qos, QosPid, SubscriptionOptions, TopicName};
 use crate::conformance::conn::{describe, describe_event};
 use crate::conformance::{Ctx, Event, Stop};
@@ -78,14 +79,14 @@ async fn properties_forwarded(ctx: Ctx) -> Result<(), Stop> {
     ctx.subscribe1(&mut sub, &topic, Qos::AtMostOnce).await?;
     let mut publisher = ctx.client().await?;
     let mut publish = ctx.publish_packet(&topic, QosPid::AtMostOnce, false, b"{}")?;
-    publish.properties = Properties {
+    publish.properties = Properties::from(PropertyValues {
         payload_format_indicator: Some(1),
         content_type: Some("application/json".into()),
         response_topic: Some(ctx.topic("reply")),
         correlation_data: Some(Bytes::from_static(b"\x00\x01corr")),
         user_properties: vec![("z".into(), "1".into()), ("a".into(), "2".into()), ("z".into(), "3".into())],
-        ..Properties::default()
-    };
+        ..Default::default()
+    });
     let sent = publish.properties.clone();
     ctx.publish_full(&mut publisher, publish).await?;
     let p = sub.expect_publish(v5::MQTT_3_3_2_17, "the message", |p| p.topic.as_str() == topic).await?;

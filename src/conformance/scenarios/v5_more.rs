@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::connect::{close_after, Phase};
 use super::{scenario, Requirement, Scenario};
+use crate::codec::PropertyValues;
 use crate::codec::{Packet, Properties, Qos, QosPid, TopicName, Will};
 use crate::conformance::conn::{describe, describe_event};
 use crate::conformance::{ConnectOpts, Ctx, Event, Stop};
@@ -219,7 +220,10 @@ async fn will_delay_cancelled(ctx: Ctx) -> Result<(), Stop> {
     ctx.subscribe1(&mut sub, &topic, Qos::AtMostOnce).await?;
     let id = ctx.client_id();
     let mut opts = persistent(&ctx, &id, 300);
-    opts.will = Some(will(&topic, Properties { will_delay_interval_secs: Some(2), ..Properties::default() })?);
+    opts.will = Some(will(
+        &topic,
+        Properties::from(PropertyValues { will_delay_interval_secs: Some(2), ..Default::default() }),
+    )?);
     let (conn, _, _) = ctx.connect_with(&opts).await?;
     conn.drop_connection().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -238,7 +242,8 @@ async fn will_user_properties(ctx: Ctx) -> Result<(), Stop> {
     ctx.subscribe1(&mut sub, &topic, Qos::AtMostOnce).await?;
     let users = vec![("z".to_string(), "1".to_string()), ("a".into(), "2".into()), ("z".into(), "\u{FEFF}3".into())];
     let mut opts = ctx.opts();
-    opts.will = Some(will(&topic, Properties { user_properties: users.clone(), ..Properties::default() })?);
+    opts.will =
+        Some(will(&topic, Properties::from(PropertyValues { user_properties: users.clone(), ..Default::default() }))?);
     let (conn, _, _) = ctx.connect_with(&opts).await?;
     conn.drop_connection().await;
     let p = sub.expect_publish(v5::MQTT_3_1_2_8, "the will", |p| p.topic.as_str() == topic).await?;

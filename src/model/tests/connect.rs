@@ -362,16 +362,16 @@ fn enhanced_authentication_runs_a_challenge_response_exchange() {
     let challenge = match h.expect(c) {
         Packet::Auth(auth) => {
             assert_eq!(auth.reason_code, ReasonCode::CONTINUE_AUTHENTICATION);
-            auth.properties.authentication_data.unwrap()
+            auth.properties.into_values().authentication_data.unwrap()
         }
         other => panic!("{other:?}"),
     };
     let answer = ChallengeResponse::answer(&challenge, "s3cret");
-    let properties = Properties {
+    let properties = Properties::from(PropertyValues {
         authentication_method: Some(ChallengeResponse::METHOD.into()),
         authentication_data: Some(answer.into()),
-        ..Properties::default()
-    };
+        ..Default::default()
+    });
     h.send(c, Packet::Auth(Auth { reason_code: ReasonCode::CONTINUE_AUTHENTICATION, properties }));
     match h.expect(c) {
         Packet::Connack(connack) => {

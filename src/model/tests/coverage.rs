@@ -391,7 +391,8 @@ fn retained_and_topics(c: &mut Coverage) {
                 no_local: true,
                 ..SubscriptionOptions::qos(Qos::AtLeastOnce)
             };
-            let properties = Properties { subscription_identifiers: vec![7], ..Properties::default() };
+            let properties =
+                Properties::from(PropertyValues { subscription_identifiers: vec![7], ..Default::default() });
             subscribe_with(h, sub, "o/#", options, properties);
         }
         h.publish(sub, retained("o/r", Qos::AtMostOnce, "own"));
@@ -461,7 +462,7 @@ fn v5_properties(c: &mut Coverage) {
         let b = h.connect(V5, "b");
         h.publish(b, retained("t", Qos::AtMostOnce, "r"));
         let d = h.connect(V5, "d");
-        let properties = Properties { subscription_identifiers: vec![1], ..Properties::default() };
+        let properties = Properties::from(PropertyValues { subscription_identifiers: vec![1], ..Default::default() });
         let subscription =
             Subscription { filter: TopicFilter::new("t").unwrap(), options: SubscriptionOptions::qos(Qos::AtMostOnce) };
         h.send(d, Packet::Subscribe(Subscribe { packet_id: pid(1), properties, subscriptions: vec![subscription] }));
@@ -500,15 +501,15 @@ fn v5_properties(c: &mut Coverage) {
         let auth = |code, data: Option<Vec<u8>>| {
             Packet::Auth(Auth {
                 reason_code: code,
-                properties: Properties {
+                properties: Properties::from(PropertyValues {
                     authentication_method: Some(ChallengeResponse::METHOD.into()),
                     authentication_data: data.map(Into::into),
-                    ..Properties::default()
-                },
+                    ..Default::default()
+                }),
             })
         };
         let challenge = |h: &mut Harness, client| match h.received(client).pop() {
-            Some(Packet::Auth(a)) => a.properties.authentication_data.unwrap_or_default(),
+            Some(Packet::Auth(a)) => a.properties.into_values().authentication_data.unwrap_or_default(),
             _ => Bytes::new(),
         };
         for answer_right in [false, true] {
@@ -537,7 +538,8 @@ fn v5_properties(c: &mut Coverage) {
     // DISCONNECT raising a session expiry of 0.
     run(c, config(), |h| {
         let client = h.connect(V5, "zero");
-        let properties = Properties { session_expiry_interval_secs: Some(10), ..Properties::default() };
+        let properties =
+            Properties::from(PropertyValues { session_expiry_interval_secs: Some(10), ..Default::default() });
         h.send(client, Packet::Disconnect(Disconnect { reason_code: ReasonCode::SUCCESS, properties }));
     });
 }
@@ -553,7 +555,8 @@ fn forwarding(c: &mut Coverage) {
     run(c, cfg, |h| {
         let (sub, _) = h.connect_with(V5, "sub", |c| c.properties.topic_alias_maximum = Some(2));
         for (filter, id) in [("f/#", 1), ("f/+", 2)] {
-            let properties = Properties { subscription_identifiers: vec![id], ..Properties::default() };
+            let properties =
+                Properties::from(PropertyValues { subscription_identifiers: vec![id], ..Default::default() });
             subscribe_with(h, sub, filter, SubscriptionOptions::qos(Qos::AtLeastOnce), properties);
         }
         let publisher = h.connect(V5, "pub");

@@ -221,7 +221,7 @@ fn overlapping_subscriptions_follow_the_configured_policy() {
     for policy in [OverlapPolicy::SingleMaxQos, OverlapPolicy::PerSubscription] {
         let mut h = Harness::new(BrokerConfig { overlap: policy, ..config() });
         let sub = h.connect(V5, "sub");
-        let id = |n| Properties { subscription_identifiers: vec![n], ..Properties::default() };
+        let id = |n| Properties::from(PropertyValues { subscription_identifiers: vec![n], ..Default::default() });
         h.subscribe_with(sub, "a/+", SubscriptionOptions::qos(Qos::AtMostOnce), id(1));
         h.subscribe_with(sub, "a/#", SubscriptionOptions::qos(Qos::AtLeastOnce), id(2));
         let p = h.connect(V5, "pub");

@@ -15,6 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{Broker, BrokerConfig, Citation, CiteKind, ConnectionId, Output, Server};
+use crate::codec::PropertyValues;
 use crate::codec::{
     decode, encode_to_vec, Connack, Connect, DecodeOptions, Disconnect, Packet, PacketId, Properties, PubResponse,
     Publish, Qos, QosPid, ReasonCode, Subscribe, Subscription, SubscriptionOptions, TopicFilter, TopicName,

@@ -5,17 +5,17 @@ use bytes::Bytes;
 
 use super::{decodes_to, hex, id, topic};
 use crate::codec::{
-    encode, encode_to_vec, Auth, Connack, Disconnect, EncodeError, Packet, PacketType, Properties, PubResponse,
-    Publish, QosPid, ReasonCode, Suback, Unsuback, Version,
+    encode, encode_to_vec, Auth, Connack, Disconnect, EncodeError, Packet, PacketType, Properties, PropertyValues,
+    PubResponse, Publish, QosPid, ReasonCode, Suback, Unsuback, Version,
 };
 
 /// Properties no 3.1.1 packet can carry.
 fn some_properties() -> Properties {
-    Properties {
+    Properties::from(PropertyValues {
         reason_string: Some("r".into()),
         user_properties: vec![("k".into(), "v".into())],
-        ..Properties::default()
-    }
+        ..Default::default()
+    })
 }
 
 /// Encoding for 3.1.1 writes only what 3.1.1 has: no properties and no acknowledgement reason codes.
@@ -60,7 +60,7 @@ fn string_over_65535_bytes_is_refused_and_nothing_is_written() {
         qos_pid: QosPid::AtMostOnce,
         retain: false,
         topic: topic("t"),
-        properties: Properties { content_type: Some("c".repeat(65_536)), ..Properties::default() },
+        properties: Properties::from(PropertyValues { content_type: Some("c".repeat(65_536)), ..Default::default() }),
         payload: Bytes::new(),
     };
     let mut out = vec![0xAA];
@@ -77,7 +77,10 @@ fn subscription_identifier_over_the_varint_maximum_is_refused() {
         qos_pid: QosPid::AtMostOnce,
         retain: false,
         topic: topic("t"),
-        properties: Properties { subscription_identifiers: vec![268_435_456], ..Properties::default() },
+        properties: Properties::from(PropertyValues {
+            subscription_identifiers: vec![268_435_456],
+            ..Default::default()
+        }),
         payload: Bytes::new(),
     };
     let err = encode_to_vec(&Packet::Publish(publish), Version::V5).unwrap_err();
@@ -144,12 +147,12 @@ fn repeated_properties_keep_their_order() {
         qos_pid: QosPid::AtMostOnce,
         retain: false,
         topic: topic("t"),
-        properties: Properties {
+        properties: Properties::from(PropertyValues {
             subscription_identifiers: vec![9, 3],
             user_properties: vec![("z".into(), "1".into()), ("a".into(), "2".into()), ("z".into(), "3".into())],
             topic_alias: Some(1),
-            ..Properties::default()
-        },
+            ..Default::default()
+        }),
         payload: Bytes::new(),
     });
     let bytes = encode_to_vec(&publish, Version::V5).unwrap();

@@ -8,9 +8,9 @@ use bytes::Bytes;
 
 use super::{decodes_to, filter, hex, id, round_trip, topic};
 use crate::codec::{
-    encode_to_vec, Auth, Connack, Connect, Disconnect, Packet, Properties, PubResponse, Publish, Qos, QosPid,
-    ReasonCode, RetainHandling, Suback, Subscribe, Subscription, SubscriptionOptions, Unsuback, Unsubscribe, Version,
-    Will,
+    encode_to_vec, Auth, Connack, Connect, Disconnect, Packet, Properties, PropertyValues, PubResponse, Publish, Qos,
+    QosPid, ReasonCode, RetainHandling, Suback, Subscribe, Subscription, SubscriptionOptions, Unsuback, Unsubscribe,
+    Version, Will,
 };
 
 const V5: Version = Version::V5;
@@ -57,7 +57,7 @@ fn v5_connect_with_properties_will_user_name_and_password_round_trips() {
         version: V5,
         clean_start: true,
         keep_alive_secs: 30,
-        properties: Properties {
+        properties: Properties::from(PropertyValues {
             session_expiry_interval_secs: Some(120),
             authentication_method: Some("m1".into()),
             authentication_data: Some(Bytes::from_static(&[0xAA])),
@@ -67,15 +67,15 @@ fn v5_connect_with_properties_will_user_name_and_password_round_trips() {
             topic_alias_maximum: Some(5),
             user_properties: user_kv(),
             maximum_packet_size: Some(4096),
-            ..Properties::default()
-        },
+            ..Default::default()
+        }),
         client_id: "cid".into(),
         will: Some(Will {
             topic: topic("w/t"),
             payload: Bytes::from_static(b"bye"),
             qos: Qos::ExactlyOnce,
             retain: false,
-            properties: Properties {
+            properties: Properties::from(PropertyValues {
                 payload_format_indicator: Some(1),
                 message_expiry_interval_secs: Some(60),
                 content_type: Some("text".into()),
@@ -83,8 +83,8 @@ fn v5_connect_with_properties_will_user_name_and_password_round_trips() {
                 correlation_data: Some(Bytes::from_static(&[1, 2])),
                 will_delay_interval_secs: Some(10),
                 user_properties: vec![("a".into(), "b".into())],
-                ..Properties::default()
-            },
+                ..Default::default()
+            }),
         }),
         username: Some("user".into()),
         password: Some(Bytes::from_static(b"pw")),
@@ -163,7 +163,7 @@ fn v5_connack_with_every_connack_property_round_trips() {
     let expected = Packet::Connack(Connack {
         session_present: true,
         reason_code: ReasonCode::SUCCESS,
-        properties: Properties {
+        properties: Properties::from(PropertyValues {
             session_expiry_interval_secs: Some(60),
             assigned_client_identifier: Some("id".into()),
             server_keep_alive_secs: Some(10),
@@ -181,8 +181,8 @@ fn v5_connack_with_every_connack_property_round_trips() {
             wildcard_subscription_available: Some(1),
             subscription_identifier_available: Some(0),
             shared_subscription_available: Some(1),
-            ..Properties::default()
-        },
+            ..Default::default()
+        }),
     });
     round_trip(V5, BYTES, expected);
 }
@@ -219,7 +219,7 @@ fn v5_publish_qos_0_with_topic_alias_and_empty_topic_round_trips() {
         qos_pid: QosPid::AtMostOnce,
         retain: false,
         topic: topic(""),
-        properties: Properties { topic_alias: Some(5), ..Properties::default() },
+        properties: Properties::from(PropertyValues { topic_alias: Some(5), ..Default::default() }),
         payload: Bytes::from_static(b"hi"),
     });
     round_trip(V5, BYTES, expected);
@@ -249,7 +249,7 @@ fn v5_publish_qos_1_with_every_publish_property_round_trips() {
         qos_pid: QosPid::AtLeastOnce(id(7)),
         retain: false,
         topic: topic("a"),
-        properties: Properties {
+        properties: Properties::from(PropertyValues {
             payload_format_indicator: Some(1),
             message_expiry_interval_secs: Some(10),
             content_type: Some("c".into()),
@@ -258,8 +258,8 @@ fn v5_publish_qos_1_with_every_publish_property_round_trips() {
             subscription_identifiers: vec![1, 128],
             topic_alias: Some(2),
             user_properties: user_kv(),
-            ..Properties::default()
-        },
+            ..Default::default()
+        }),
         payload: Bytes::from_static(b"x"),
     });
     round_trip(V5, BYTES, expected);
@@ -311,7 +311,11 @@ fn v5_puback_forms_round_trip() {
     let full = PubResponse {
         packet_id: id(1),
         reason_code: ReasonCode::UNSPECIFIED_ERROR,
-        properties: Properties { reason_string: Some("e".into()), user_properties: user_kv(), ..Properties::default() },
+        properties: Properties::from(PropertyValues {
+            reason_string: Some("e".into()),
+            user_properties: user_kv(),
+            ..Default::default()
+        }),
     };
     round_trip(V5, FULL, Packet::Puback(full));
 }
@@ -347,7 +351,7 @@ fn v5_pubrec_pubrel_pubcomp_round_trip() {
     let pubcomp = PubResponse {
         packet_id: id(4),
         reason_code: not_found,
-        properties: Properties { reason_string: Some("x".into()), ..Properties::default() },
+        properties: Properties::from(PropertyValues { reason_string: Some("x".into()), ..Default::default() }),
     };
     round_trip(V5, PUBCOMP, Packet::Pubcomp(pubcomp));
     round_trip(V5, PUBREL_SHORT, Packet::Pubrel(PubResponse::new(id(5))));
@@ -388,11 +392,11 @@ fn v5_subscribe_round_trips() {
     ];
     let expected = Packet::Subscribe(Subscribe {
         packet_id: id(5),
-        properties: Properties {
+        properties: Properties::from(PropertyValues {
             subscription_identifiers: vec![5],
             user_properties: user_kv(),
-            ..Properties::default()
-        },
+            ..Default::default()
+        }),
         subscriptions: vec![
             Subscription {
                 filter: filter("a/#"),
@@ -429,7 +433,7 @@ fn v5_suback_round_trips() {
     ];
     let expected = Packet::Suback(Suback {
         packet_id: id(5),
-        properties: Properties { reason_string: Some("r".into()), ..Properties::default() },
+        properties: Properties::from(PropertyValues { reason_string: Some("r".into()), ..Default::default() }),
         reason_codes: vec![
             ReasonCode::GRANTED_QOS_1,
             ReasonCode::GRANTED_QOS_2,
@@ -453,7 +457,7 @@ fn v5_unsubscribe_round_trips() {
     ];
     let expected = Packet::Unsubscribe(Unsubscribe {
         packet_id: id(6),
-        properties: Properties { user_properties: user_kv(), ..Properties::default() },
+        properties: Properties::from(PropertyValues { user_properties: user_kv(), ..Default::default() }),
         filters: vec![filter("a/b"), filter("#")],
     });
     round_trip(V5, BYTES, expected);
@@ -483,7 +487,7 @@ fn v5_unsuback_round_trips() {
     round_trip(V5, PLAIN, Packet::Unsuback(plain));
     let with_reason = Unsuback {
         packet_id: id(7),
-        properties: Properties { reason_string: Some("r".into()), ..Properties::default() },
+        properties: Properties::from(PropertyValues { reason_string: Some("r".into()), ..Default::default() }),
         reason_codes: vec![ReasonCode::NOT_AUTHORIZED],
     };
     round_trip(V5, WITH_REASON, Packet::Unsuback(with_reason));
@@ -525,12 +529,12 @@ fn v5_disconnect_forms_round_trip() {
     round_trip(V5, CODE, Packet::Disconnect(code));
     let full = Disconnect {
         reason_code: ReasonCode::SERVER_SHUTTING_DOWN,
-        properties: Properties {
+        properties: Properties::from(PropertyValues {
             session_expiry_interval_secs: Some(0),
             server_reference: Some("s".into()),
             reason_string: Some("r".into()),
-            ..Properties::default()
-        },
+            ..Default::default()
+        }),
     };
     round_trip(V5, FULL, Packet::Disconnect(full));
 }
@@ -559,12 +563,12 @@ fn v5_auth_forms_round_trip() {
     round_trip(V5, CODE, Packet::Auth(code));
     let full = Auth {
         reason_code: ReasonCode::RE_AUTHENTICATE,
-        properties: Properties {
+        properties: Properties::from(PropertyValues {
             authentication_method: Some("m".into()),
             authentication_data: Some(Bytes::from_static(&[1, 2])),
             reason_string: Some("r".into()),
-            ..Properties::default()
-        },
+            ..Default::default()
+        }),
     };
     round_trip(V5, FULL, Packet::Auth(full));
 }
