@@ -244,7 +244,10 @@ fn the_liveness_phase_waits_for_a_will_due_after_the_safety_phase() {
             payload: bytes::Bytes::from_static(b"late will"),
             qos: Qos::AtLeastOnce,
             retain: false,
-            properties: crate::codec::Properties { will_delay_interval_secs: Some(20), ..Default::default() },
+            properties: crate::codec::Properties::from(crate::codec::PropertyValues {
+                will_delay_interval_secs: Some(20),
+                ..Default::default()
+            }),
         });
         let mut s = Scenario::new("late-will")
             .client("client-a", a)

@@ -559,7 +559,10 @@ fn a_connect_whose_connack_was_lost_may_have_created_the_session() {
     let build = |lost_connect: bool| {
         let mut h = H::new();
         if lost_connect {
-            let props = Properties { session_expiry_interval_secs: Some(3600), ..Properties::default() };
+            let props = Properties::from(crate::codec::PropertyValues {
+                session_expiry_interval_secs: Some(3600),
+                ..Default::default()
+            });
             h.connect_with("c", 1, Version::V5, false, props, None);
             h.wait(Duration::from_secs(10));
             h.close("c", 1, ClosedBy::Local);
@@ -583,7 +586,10 @@ fn session_present_is_judged_over_the_connects_whole_flight() {
         h.connect("c", 1, true, 5, false);
         h.disconnect("c", 1);
         h.wait(Duration::from_secs(2));
-        let props = Properties { session_expiry_interval_secs: Some(5), ..Properties::default() };
+        let props = Properties::from(crate::codec::PropertyValues {
+            session_expiry_interval_secs: Some(5),
+            ..Default::default()
+        });
         h.connect_with("c", 2, Version::V5, false, props, None);
         h.wait(Duration::from_secs(delay_secs));
         let connack = h.connack("c", 2, false);

@@ -466,11 +466,11 @@ async fn enhanced_auth(ctx: Ctx) -> Result<(), Stop> {
                 diagnostics_fit(&ctx, &p, limit, v5::MQTT_3_15_2_2, v5::MQTT_3_15_2_3)?;
                 let answer = Auth {
                     reason_code: ReasonCode::CONTINUE_AUTHENTICATION,
-                    properties: Properties {
+                    properties: Properties::from(crate::codec::PropertyValues {
                         authentication_method: Some(method.clone()),
                         authentication_data: Some(Bytes::from_static(b"mqttsim-wrong-answer")),
-                        ..Properties::default()
-                    },
+                        ..Default::default()
+                    }),
                 };
                 conn.send(&Packet::Auth(answer)).await?;
             }
