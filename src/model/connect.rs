@@ -348,8 +348,14 @@ impl Broker {
             Version::V5 => connect.properties.session_expiry_interval_secs.unwrap_or(0),
         };
         let expiry = if version == Version::V5 { self.cap_session_expiry(requested) } else { requested };
-        if self.pending_wills.remove(&client_id).is_some() && !connect.clean_start {
-            self.cite_id(Some(conn), v5::MQTT_3_1_3_9, Fulfilled);
+        if let Some(will) = self.pending_wills.remove(&client_id) {
+            if connect.clean_start {
+                // A clean start ends the session the will was waiting on, and
+                // the will goes when the session ends (5.0 section 3.1.2.5).
+                self.publish_will(now, will.at, will.message);
+            } else {
+                self.cite_id(Some(conn), v5::MQTT_3_1_3_9, Fulfilled);
+            }
         }
         let mut session_present = false;
         if connect.clean_start {

@@ -69,6 +69,8 @@ struct ConnWill {
     will: Option<WillInfo>,
     keep_alive_secs: u16,
     session_expiry_secs: u32,
+    /// The CONNECT asked for a clean start.
+    clean_start: bool,
     accepted: bool,
     last_received: Duration,
     /// A DISCONNECT 0x00 arrived: the will is discarded.
@@ -82,8 +84,9 @@ struct ConnWill {
 #[derive(Debug, Default)]
 pub struct WillWatch {
     conns: BTreeMap<ConnectionId, ConnWill>,
-    /// When a connection for each client id was accepted.
-    accepted: BTreeMap<String, Vec<Duration>>,
+    /// When a connection for each client id was accepted, and whether it
+    /// started clean.
+    accepted: BTreeMap<String, Vec<(Duration, bool)>>,
     crashes: Vec<Duration>,
 }
 
@@ -113,6 +116,7 @@ impl WillWatch {
                         will,
                         keep_alive_secs: c.keep_alive_secs,
                         session_expiry_secs,
+                        clean_start: c.clean_start,
                         accepted: false,
                         last_received: now,
                         discarded: false,
@@ -150,7 +154,7 @@ impl WillWatch {
                 if let Some(secs) = a.properties.session_expiry_interval_secs {
                     c.session_expiry_secs = secs;
                 }
-                self.accepted.entry(c.client_id.clone()).or_default().push(now);
+                self.accepted.entry(c.client_id.clone()).or_default().push((now, c.clean_start));
             }
             _ => {}
         }
@@ -204,7 +208,15 @@ impl WillWatch {
             if due > until {
                 continue;
             }
-            let cancelled = self.accepted.get(&c.client_id).is_some_and(|ts| ts.iter().any(|t| *t >= end && *t < due));
+            // The first connection accepted for the client id while the will
+            // waits: resuming the session cancels it (5.0 MQTT-3.1.3-9), a
+            // clean start ends the session and so sends it at once.
+            let next = self.accepted.get(&c.client_id).and_then(|ts| ts.iter().find(|(t, _)| *t >= end && *t < due));
+            let (due, cancelled) = match next {
+                Some(&(t, true)) => (t, false),
+                Some(_) => (due, true),
+                None => (due, false),
+            };
             let crashed_waiting = self.crashes.iter().any(|t| *t >= end && *t < due);
             if cancelled || crashed_waiting {
                 continue;

@@ -349,6 +349,16 @@ fn will_delay_races_session_expiry_and_reconnection() {
     h.advance(10.0);
     assert!(h.publishes(watcher).is_empty());
     h.assert_cited(v5::MQTT_3_1_3_9, Fulfilled);
+    // Reconnect within the delay with a clean start: that ends the old
+    // session, so its will goes at once rather than never (found by explore).
+    let (c, _) = h.connect_with(V5, "d", delayed(5, 100));
+    h.drop_network(c);
+    h.advance(2.0);
+    assert!(h.publishes(watcher).is_empty());
+    h.connect_with(V5, "d", |c: &mut Connect| c.clean_start = true);
+    assert_eq!(payloads(&h.publishes(watcher)), ["w"]);
+    h.advance(10.0);
+    assert!(h.publishes(watcher).is_empty());
 }
 
 /// Enhanced authentication runs the built-in challenge-response exchange; an unknown method gets 0x8C.
