@@ -11,6 +11,10 @@
 //!   arriving through, a partitioned link, and wedges that pipe forever:
 //!   there is no retransmit, so later segments (and the close) are lost too,
 //!   even after the link heals. New connections work again after a heal.
+//!   When the liveness phase heals everything, the world resets the client
+//!   end of such connections ([`Network::wedged_conns`]), standing in for
+//!   TCP's retransmission timeout; the broker end is left for the broker's
+//!   keep-alive (or a takeover) to find.
 //! - hold delays segments without losing them; release sends them on, in
 //!   order, each with a fresh latency.
 //! - connecting across a partition fails at once.
@@ -352,6 +356,16 @@ impl Network {
             pipe.wedged = true;
         }
         !pipe.wedged
+    }
+
+    /// The connections that lost data for good (a pipe is wedged) and
+    /// still have an open end, in id order.
+    pub fn wedged_conns(&self) -> Vec<ConnectionId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.pipes.iter().any(|p| p.wedged) && c.closed.iter().any(|closed| !closed))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Marks `side` of `conn` closed without sending anything (the end is

@@ -8,7 +8,7 @@
 //! messages and owed wills delivered); the oracles over the trace live in
 //! `check`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -299,12 +299,33 @@ fn finish(mut world: World, verdict: Verdict) -> RunOutcome {
 }
 
 /// Client-reported protocol violations, and a QoS 2 message handed to the
-/// same application twice (payloads are unique per run by convention).
+/// same application more often than its subscriptions allow (payloads are
+/// unique per run by convention): once, plus once per matching shared
+/// subscription; retained copies for new subscriptions do not count.
 fn safety_findings(world: &World) -> Vec<String> {
     let mut out: Vec<String> = world.violations().to_vec();
-    let mut seen = BTreeSet::new();
+    let mut seen: BTreeMap<(&String, &String, &Bytes), usize> = BTreeMap::new();
+    // Only applications' publications have unique payloads; a will is sent
+    // again each time its connection ends.
+    let published: BTreeSet<&Bytes> = world.published().iter().map(|p| &p.payload).collect();
     for d in world.delivered() {
-        if d.qos == Qos::ExactlyOnce && !seen.insert((&d.client, &d.topic, &d.payload)) {
+        // A retained copy sent for a new subscription is a copy of its own.
+        if d.qos != Qos::ExactlyOnce || d.retain || !published.contains(&d.payload) {
+            continue;
+        }
+        let copies = seen.entry((&d.client, &d.topic, &d.payload)).or_default();
+        *copies += 1;
+        // Each shared subscription that matches brings its own copy, on top
+        // of the one from the client's non-shared subscriptions (MQTT 5.0
+        // section 4.8.2), so those copies are not duplicates.
+        let shared = world.client_index(&d.client).map_or(0, |i| {
+            world
+                .shared_filters_ever(i)
+                .iter()
+                .filter(|f| f.splitn(3, '/').nth(2).is_some_and(|f| filter_matches(f, &d.topic)))
+                .count()
+        });
+        if *copies == 2 + shared {
             out.push(format!(
                 "{} received QoS 2 message {:?} on {} twice",
                 d.client,

@@ -17,7 +17,7 @@
 //! stops the run with [`Stop`], a harness outcome, never a panic.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::mem;
 use std::time::Duration;
 
@@ -119,6 +119,9 @@ pub struct Delivered {
     pub payload: Bytes,
     /// QoS it arrived with.
     pub qos: Qos,
+    /// Its RETAIN flag (set on a retained message sent for a new
+    /// subscription).
+    pub retain: bool,
     /// When.
     pub at: Duration,
 }
@@ -159,6 +162,8 @@ struct Host {
     /// The client saw a CONNACK on its current connection.
     connected: bool,
     has_connected: bool,
+    /// Every shared subscription filter the client ever had granted.
+    shared_filters: BTreeSet<String>,
 }
 
 /// What a queue entry does.
@@ -290,6 +295,7 @@ impl World {
             subscriptions: Vec::new(),
             connected: false,
             has_connected: false,
+            shared_filters: BTreeSet::new(),
         });
         self.hosts.len() - 1
     }
@@ -384,6 +390,11 @@ impl World {
     /// Whether client `i`'s session outlives its connections.
     pub fn is_persistent(&self, i: usize) -> bool {
         self.hosts[i].persistent
+    }
+
+    /// Every shared subscription (`$share/...`) client `i` was ever granted.
+    pub fn shared_filters_ever(&self, i: usize) -> &BTreeSet<String> {
+        &self.hosts[i].shared_filters
     }
 
     /// Client `i`'s subscriptions known active since its session began.
@@ -512,6 +523,9 @@ impl World {
         for a in arrivals {
             self.push(a.at, Wake::Arrive(a));
         }
+        for conn in self.net.wedged_conns() {
+            self.reset(conn);
+        }
         if self.broker.is_none() {
             self.apply_fault(Fault::RestartBroker);
         }
@@ -524,6 +538,24 @@ impl World {
                 self.push(self.now, Wake::Reconnect(i));
             }
         }
+    }
+
+    /// Resets the client's end of `conn`: its socket reports the
+    /// connection gone, as TCP does once retransmissions of data the client
+    /// wrote time out, and the client reconnects. The broker's end stays as
+    /// it is: finding a dead connection is its keep-alive's job (or a
+    /// takeover's), which is part of what is under test.
+    fn reset(&mut self, conn: ConnectionId) {
+        let Some(i) = self.hosts.iter().position(|h| h.conn == Some(conn)) else { return };
+        let now = self.now;
+        let name = self.hosts[i].name.clone();
+        self.record(EventKind::Closed { endpoint: name, conn: conn.0, by: ClosedBy::Network });
+        self.net.close_silently(conn, Side::Connector);
+        self.hosts[i].conn = None;
+        self.hosts[i].connected = false;
+        self.hosts[i].machine.handle_connection_closed(now);
+        self.queue_reconnect(i);
+        self.drain_client(i);
     }
 
     /// Records a note at the current time.
@@ -880,8 +912,9 @@ impl World {
                     if reason_code.0 < 0x80 {
                         host.connected = true;
                         if !session_present {
+                            // SUBSCRIBEs still unanswered stay pending: the
+                            // client sends them again on this connection.
                             host.subscriptions.clear();
-                            host.pending_subscribes.clear();
                         }
                         host.has_connected = true;
                     }
@@ -901,6 +934,7 @@ impl World {
                         topic: topic.clone(),
                         payload: payload.clone(),
                         qos,
+                        retain,
                         at: self.now,
                     });
                     self.record(EventKind::Delivery {
@@ -930,6 +964,9 @@ impl World {
                         for (sub, code) in subs.into_iter().zip(reason_codes) {
                             if let (Some(mut sub), true) = (sub, code.0 < 0x80) {
                                 sub.since = now;
+                                if sub.filter.starts_with("$share/") {
+                                    host.shared_filters.insert(sub.filter.clone());
+                                }
                                 host.subscriptions.retain(|s| s.filter != sub.filter);
                                 host.subscriptions.push(sub);
                             }
@@ -1054,6 +1091,17 @@ impl World {
                     if endpoint == BROKER {
                         let client = self.net.names(conn).map_or("", |(c, _)| c);
                         self.wills.packet(self.now, conn, client, dir == Dir::Received, &packet);
+                        if let Packet::Connack(ack) = &packet {
+                            // The broker started a new session: whatever the
+                            // client had is gone, even if it never sees this
+                            // CONNACK and its next one says "session present".
+                            if dir == Dir::Sent && !ack.session_present && ack.reason_code.0 == 0 {
+                                let client = client.to_owned();
+                                if let Some(host) = self.hosts.iter_mut().find(|h| h.name == client) {
+                                    host.subscriptions.clear();
+                                }
+                            }
+                        }
                     }
                     start += used;
                     let endpoint = endpoint.to_owned();

@@ -187,6 +187,7 @@ impl<'a> Checker<'a> {
                     s.key == delivery.key
                         && s.matches(&delivery.topic)
                         && s.granted().is_some_and(|(acked, _)| acked.at <= from)
+                        && s.unsubscribed.is_none_or(|u| u.at > from)
                 })
             };
             let chosen = clients
@@ -553,6 +554,17 @@ impl<'a> Checker<'a> {
                 })
                 .collect();
             let applied = |p: usize| self.applied_by(p);
+            // When the broker had certainly applied `p` for the last time: a
+            // resend (after a lost PUBACK) is a new publication that sets
+            // the retained value again (MQTT-4.3.2), so only an
+            // acknowledgement after the last send counts for a resent one.
+            let last_applied = |p: usize| {
+                let w = &h.pubs[p];
+                match w.sends.last() {
+                    Some(&(last, _)) if w.sends.len() > 1 => w.acked.filter(|a| a.idx > last.idx).map(|a| a.at),
+                    _ => applied(p),
+                }
+            };
             let candidates: Vec<usize> = writes
                 .iter()
                 .copied()
@@ -561,7 +573,7 @@ impl<'a> Checker<'a> {
                     !writes.iter().any(|&later| {
                         later != w
                             && applied(later).is_some_and(|t| t < subscribed_at)
-                            && applied(w).is_some_and(|t| t < h.pubs[later].first.at)
+                            && last_applied(w).is_some_and(|t| t < h.pubs[later].first.at)
                     })
                 })
                 .collect();
@@ -858,9 +870,18 @@ impl<'a> Checker<'a> {
             let window = close_window(h, self.cfg, conn);
             if let (Some(closed), Some((earliest, _)), Some(expiry)) = (conn.closed, window, conn.session_expiry) {
                 let may_end = earliest + expiry;
-                // The session may have ended before the next CONNECT (even
+                // The broker certainly had a resuming CONNECT only once the
+                // client saw it accepted: a CONNECT that got no CONNACK may
+                // have been held up past the expiry, or never arrived.
+                let resumed = h
+                    .conns
+                    .iter()
+                    .filter(|n| n.key == key && n.connect.idx > conn.connect.idx)
+                    .find_map(|n| n.connack.filter(|a| a.success).map(|a| a.at.at))
+                    .unwrap_or(Duration::MAX);
+                // The session may have ended before it was resumed (even
                 // before the publication: then nothing was ever owed).
-                if closed.at >= subscribed && may_end < next_connect {
+                if closed.at >= subscribed && may_end < resumed {
                     void = void.min(may_end.max(owed));
                 }
             }
@@ -949,7 +970,25 @@ impl<'a> Checker<'a> {
         let slack = self.cfg.timing_slack;
         for o in self.obligations() {
             // Not yet due by the end (a will whose delay runs past it) is not late.
-            if self.delivered(o.publication, &o.key) || o.void_at <= end || o.owed.at.saturating_sub(slack) > end {
+            // (`void_at` is never before `owed`: equal means void from the start.)
+            if self.delivered(o.publication, &o.key)
+                || o.void_at <= end
+                || o.void_at <= o.owed.at
+                || o.owed.at.saturating_sub(slack) > end
+            {
+                continue;
+            }
+            // Only a subscriber connected at the end can be owed a delivery
+            // by then: a session kept for a client that stays away (after a
+            // DISCONNECT, or refused) holds its messages for a later return.
+            let reachable = self
+                .h
+                .conns
+                .iter()
+                .rev()
+                .find(|c| c.key == o.key)
+                .is_some_and(|c| c.closed.is_none() && c.connack.is_some_and(|a| a.success));
+            if !reachable {
                 continue;
             }
             let p = &self.h.pubs[o.publication];

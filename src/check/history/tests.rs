@@ -626,6 +626,32 @@ fn a_subscription_of_an_ended_session_is_not_owed() {
     assert_one(&resumed.pending(), rule::PENDING_DELIVERY, v3_1_1::MQTT_4_5_0_1, ack);
 }
 
+/// A message kept for a persistent subscriber that stays away is not pending at the end (it waits for the client's return); once the client is back and connected, it is.
+#[test]
+fn only_a_connected_subscriber_is_owed_a_delivery_at_the_end() {
+    let build = |back: bool| {
+        let mut h = H::new();
+        h.connect_with("sub", 1, Version::V3_1_1, false, Properties::default(), None);
+        h.connack("sub", 1, false);
+        h.subscribe("sub", 1, 1, "a/#", Qos::AtLeastOnce);
+        h.disconnect("sub", 1);
+        h.connect("pub", 1, true, 0, false);
+        h.publish("pub", 1, Qos::AtLeastOnce, 1, "a/b", "m1");
+        let ack = h.next() - 1;
+        if back {
+            h.connect_with("sub", 2, Version::V3_1_1, false, Properties::default(), None);
+            h.connack("sub", 2, true);
+        }
+        (h, ack)
+    };
+    let (away, _) = build(false);
+    assert_clean(&away.check());
+    assert_clean(&away.pending());
+    let (back, ack) = build(true);
+    assert_clean(&back.check());
+    assert_one(&back.pending(), rule::PENDING_DELIVERY, v3_1_1::MQTT_3_1_2_5, ack);
+}
+
 /// Sends SUBSCRIBE `id` for `filter` without waiting for the SUBACK.
 fn subscribe_only(h: &mut H, who: &str, conn: u64, id: u16, filter: &str, qos: Qos) {
     let subscribe = Subscribe {
