@@ -217,7 +217,17 @@ fn start_mqttsim() -> Result<BrokerProcess, String> {
     let path = dir.0.join("broker.toml");
     std::fs::write(&path, config).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let mut child = Command::new(&bin)
-        .args(["serve", "--bind", "127.0.0.1", "--port", "0", "--max-runtime-secs", "3600", "--config"])
+        .args([
+            "serve",
+            "--no-tcp-nodelay",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--max-runtime-secs",
+            "3600",
+            "--config",
+        ])
         .arg(&path)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())

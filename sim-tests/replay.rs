@@ -252,7 +252,8 @@ fn start_mosquitto(dir: &Path) -> Option<(Killed, u16)> {
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let config = dir.join("mosquitto.conf");
-    std::fs::write(&config, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).expect("write config");
+    std::fs::write(&config, format!("listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"))
+        .expect("write config");
     let child = Command::new(binary.expect("checked"))
         .arg("-c")
         .arg(&config)

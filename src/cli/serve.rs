@@ -19,7 +19,7 @@ use clap::Args;
 use super::check::Format;
 use super::{EXIT_OK, EXIT_USAGE};
 use crate::check::{self, Coverage};
-use crate::io::DriverConfig;
+use crate::io::{DriverConfig, NoDelayListener};
 use crate::model::{BrokerConfig, Citation, CiteKind};
 use crate::testserver::{self, DumpTarget, Finished, RunOptions, TestServer, TestServerConfig};
 
@@ -62,6 +62,11 @@ pub struct ServeArgs {
     /// json, or junit (a suite per version, a case per client statement).
     #[arg(long, value_enum, value_name = "FORMAT", requires = "report")]
     pub report_format: Option<Format>,
+    /// Leave Nagle's algorithm on (by default accepted sockets get
+    /// TCP_NODELAY, so small packets are not held for the peer's delayed
+    /// ACK). Mosquitto's default, for like-for-like throughput comparisons.
+    #[arg(long)]
+    pub no_tcp_nodelay: bool,
 }
 
 /// Serves until SIGINT, SIGTERM or the maximum runtime, prints the coverage
@@ -197,7 +202,12 @@ async fn serve(
         DriverConfig { max_connections: config.max_connections.saturating_add(16), ..DriverConfig::default() };
     let options =
         RunOptions { driver: driver_config, dump: args.dump.as_deref().map(dump_target), ..RunOptions::default() };
-    let finished = testserver::run(listener, TestServer::new(config, server_config), options, cite, stop).await;
+    let server = TestServer::new(config, server_config);
+    let finished = if args.no_tcp_nodelay {
+        testserver::run(listener, server, options, cite, stop).await
+    } else {
+        testserver::run(NoDelayListener(listener), server, options, cite, stop).await
+    };
     tracing::info!(stats = ?finished.driver, "stopped");
     Ok(finished)
 }

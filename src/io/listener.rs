@@ -28,6 +28,32 @@ pub trait Listener {
     fn local_addr(&self) -> io::Result<SocketAddr>;
 }
 
+/// A real TCP listener whose accepted sockets have TCP_NODELAY set, so a
+/// small packet (an ack, a PINGRESP) leaves at once instead of waiting for
+/// the peer's delayed ACK. `mqttsim serve` uses it unless told not to.
+#[derive(Debug)]
+pub struct NoDelayListener(pub tokio::net::TcpListener);
+
+impl Listener for NoDelayListener {
+    type Stream = tokio::net::TcpStream;
+
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> {
+        // Cancel safe: the only await is tokio's (cancel safe) accept.
+        let accept = tokio::net::TcpListener::accept(&self.0);
+        async move {
+            let (stream, peer) = accept.await?;
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, %peer, "cannot set TCP_NODELAY");
+            }
+            Ok((stream, peer))
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
 impl Listener for tokio::net::TcpListener {
     type Stream = tokio::net::TcpStream;
 

@@ -37,7 +37,7 @@ mod tests;
 use std::time::Duration;
 
 pub use driver::{run, run_controlled, DriverStats, Stopped};
-pub use listener::Listener;
+pub use listener::{Listener, NoDelayListener};
 
 /// The bounds of one driver. Every queue and buffer has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
