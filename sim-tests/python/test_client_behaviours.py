@@ -151,6 +151,8 @@ def test_qos1_is_resent_with_dup_after_a_drop_right_after_publish(behaviour_serv
     assert report["violations"] == [], report
     dup = [c for c in report["covered"] if c["statement"].endswith("MQTT-3.3.1-1")]
     assert dup and dup[0]["checked"] >= 1, report
+    resend = [c for c in report["covered"] if c["statement"].endswith("MQTT-4.4.0-1")]
+    assert resend and resend[0]["checked"] >= 1, report
 
 
 def test_qos2_completes_after_a_drop_right_after_pubrec(behaviour_server, version):
@@ -167,6 +169,9 @@ def test_qos2_completes_after_a_drop_right_after_pubrec(behaviour_server, versio
     assert (0, "PUBREC") in out and (1, "PUBCOMP") in out, out
     assert (0, "PUBCOMP") not in out, "the first connection ended at PUBREC"
     assert report["violations"] == [], report
+    # The reconnect resumed the session, and paho resent what was unfinished.
+    resend = [c for c in report["covered"] if c["statement"].endswith("MQTT-4.4.0-1")]
+    assert resend and resend[0]["checked"] >= 1, report
 
 
 def test_a_refusal_with_the_chosen_code_is_reported(behaviour_server, version):

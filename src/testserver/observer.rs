@@ -170,6 +170,13 @@ struct ConnView {
     last_received: Option<Duration>,
     /// Keep-alive judging is off after the server itself went silent.
     keep_alive_unreliable: bool,
+    /// After a CONNACK with Session Present, the ids the client still has
+    /// to resend (MQTT-4.4.0-1), with what it may resend: `true` when the
+    /// server had sent PUBREC, so a PUBREL (or, if the PUBREC was lost, the
+    /// PUBLISH) is due.
+    owed: BTreeMap<u16, bool>,
+    /// The client sent something after that CONNACK.
+    active_after_connack: bool,
 }
 
 /// The client checker. Sans-IO: fed with what happens, read with
@@ -217,6 +224,8 @@ impl Observer {
                 client_keep_alive: None,
                 last_received: None,
                 keep_alive_unreliable: false,
+                owed: BTreeMap::new(),
+                active_after_connack: false,
             },
         );
     }
@@ -228,8 +237,19 @@ impl Observer {
         }
     }
 
-    /// The connection closed.
-    pub fn on_closed(&mut self, conn: ConnectionId) {
+    /// The connection closed at `now`: a client that resumed a session
+    /// and got on with other work there without resending what was still
+    /// unacknowledged broke MQTT-4.4.0-1 (a client that sent nothing after
+    /// the CONNACK had no chance and is not judged).
+    pub fn on_closed(&mut self, now: Duration, conn: ConnectionId) {
+        let Some(view) = self.conns.get(&conn) else { return };
+        if !view.owed.is_empty() && view.active_after_connack {
+            let version = view.version.unwrap_or(Version::V5);
+            let ids: Vec<String> =
+                view.owed.iter().map(|(id, rel)| format!("{} {id}", if *rel { "PUBREL" } else { "PUBLISH" })).collect();
+            let detail = format!("resumed its session but never resent {}", ids.join(", "));
+            self.violated(now, conn, pick(version, v3_1_1::MQTT_4_4_0_1, v5::MQTT_4_4_0_1), detail);
+        }
         self.conns.remove(&conn);
     }
 
@@ -302,6 +322,27 @@ impl Observer {
             }
         };
         let is_connect = matches!(packet, Packet::Connect(_));
+        if let Some(view) = self.conns.get_mut(&conn) {
+            if view.version.is_some() && !is_connect {
+                view.active_after_connack = true;
+            }
+            let resent = match packet {
+                Packet::Publish(p) => p.packet_id().map(|id| id.get()),
+                Packet::Pubrel(r) => Some(r.packet_id.get()),
+                _ => None,
+            };
+            if let Some(id) = resent.filter(|id| view.owed.contains_key(id)) {
+                let rel_due = view.owed.remove(&id).unwrap_or(false);
+                let ok = rel_due || matches!(packet, Packet::Publish(_));
+                let statement = pick(view.version.unwrap_or(Version::V5), v3_1_1::MQTT_4_4_0_1, v5::MQTT_4_4_0_1);
+                if ok {
+                    self.checked(statement);
+                } else {
+                    let detail = format!("resent PUBREL {id} for a PUBLISH the server never answered with PUBREC");
+                    self.violated(now, conn, statement, detail);
+                }
+            }
+        }
         if first {
             let version = match packet {
                 Packet::Connect(c) => c.version,
@@ -460,6 +501,22 @@ impl Observer {
                 if let Some(secs) = connack.properties.server_keep_alive_secs {
                     if let Some(view) = self.conns.get_mut(&conn) {
                         view.keep_alive = (secs > 0).then(|| Duration::from_secs(secs.into()));
+                    }
+                }
+                if connack.session_present && connack.reason_code.0 == 0 {
+                    let ordinal = self.conns.get(&conn).map_or(0, |v| v.ordinal);
+                    let owed: BTreeMap<u16, bool> = self
+                        .session(conn)
+                        .map(|s| {
+                            s.inflight
+                                .iter()
+                                .filter(|(_, (carried_on, _))| *carried_on != ordinal)
+                                .map(|(id, _)| (*id, s.pubrec_sent.contains(id)))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if let Some(view) = self.conns.get_mut(&conn) {
+                        view.owed = owed;
                     }
                 }
             }

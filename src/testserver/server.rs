@@ -566,7 +566,7 @@ impl TestServer {
     fn finish(&mut self, now: Duration, conn: ConnectionId, tell_broker: bool) {
         let Some(c) = self.conns.remove(&conn) else { return };
         self.outputs.push_back(Output::Close { conn });
-        self.forget(conn);
+        self.forget(now, conn);
         if tell_broker && !c.rejected {
             self.broker.handle_connection_closed(now, conn);
             self.pump_broker(now);
@@ -574,9 +574,9 @@ impl TestServer {
     }
 
     /// Bookkeeping of a connection that is gone.
-    fn forget(&mut self, conn: ConnectionId) {
+    fn forget(&mut self, now: Duration, conn: ConnectionId) {
         self.open = self.open.saturating_sub(1);
-        self.observer.on_closed(conn);
+        self.observer.on_closed(now, conn);
         self.push_event(TestEvent::Closed { conn });
         if let Some(n) = self.config.stop_after_connections {
             if self.stats.connections >= n && self.open == 0 {
@@ -846,7 +846,7 @@ impl Server for TestServer {
 
     fn handle_connection_closed(&mut self, now: Duration, conn: ConnectionId) {
         let Some(c) = self.conns.remove(&conn) else { return };
-        self.forget(conn);
+        self.forget(now, conn);
         if !c.rejected {
             self.broker.handle_connection_closed(now, conn);
             self.pump_broker(now);

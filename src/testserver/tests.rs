@@ -418,6 +418,40 @@ fn observer_checks_dup_on_resend_after_reconnect() {
     assert!(report.covered.iter().any(|c| c.statement.to_string() == "3.1.1/MQTT-3.3.1-1" && c.counts.checked == 1));
 }
 
+/// A client that resumes its session (Session Present 1) must resend the PUBLISH the server never acknowledged (MQTT-4.4.0-1): going on with other work and leaving without it is reported; resending it is checked.
+#[test]
+fn observer_checks_the_resend_after_resuming_a_session() {
+    for resend in [false, true] {
+        let v = Version::V3_1_1;
+        let mut s = server("[[behaviour]]\nconnection = 1\nclose_after_received = \"PUBLISH\"\n");
+        s.handle_connection_opened(secs(0.0), C0);
+        s.handle_bytes(secs(0.0), C0, &bytes(&connect_packet(v, "a", 0, false), v));
+        s.handle_bytes(secs(0.1), C0, &bytes(&publish(Qos::AtLeastOnce, 9, "x", false), v));
+        s.handle_connection_opened(secs(1.0), C1);
+        s.handle_bytes(secs(1.0), C1, &bytes(&connect_packet(v, "a", 0, false), v));
+        let out = drain(&mut s);
+        assert!(
+            sent(&out, C1, v).iter().any(|p| matches!(p, Packet::Connack(a) if a.session_present)),
+            "the session resumes"
+        );
+        if resend {
+            s.handle_bytes(secs(1.1), C1, &bytes(&publish(Qos::AtLeastOnce, 9, "x", true), v));
+        }
+        s.handle_bytes(secs(1.2), C1, &bytes(&subscribe(10, "y", Qos::AtMostOnce), v));
+        s.handle_connection_closed(secs(1.3), C1);
+        let report = s.report();
+        let line = report.covered.iter().find(|c| c.statement.to_string() == "3.1.1/MQTT-4.4.0-1");
+        if resend {
+            assert!(report.passed(), "{}", report.to_text());
+            assert_eq!(line.map(|c| c.counts.checked), Some(1), "{}", report.to_text());
+        } else {
+            assert_eq!(report.violations.len(), 1, "{}", report.to_text());
+            assert_eq!(report.violations[0].statement.to_string(), "3.1.1/MQTT-4.4.0-1");
+            assert!(report.violations[0].detail.contains("PUBLISH 9"), "{}", report.violations[0].detail);
+        }
+    }
+}
+
 /// A client quiet for longer than its keep-alive is reported; a timely PINGREQ is checked.
 #[test]
 fn observer_checks_the_keep_alive_interval() {
