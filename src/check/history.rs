@@ -48,6 +48,11 @@
 //! - `message-expired`: no first transmission (DUP 0) of a message reaches a
 //!   client later than its Message Expiry Interval (+ slack) after it was
 //!   published (5.0 MQTT-3.3.2-5). Redeliveries are exempt: delivery began.
+//!   The broker only may not *start* onward delivery after expiry, so the
+//!   interval counts from the last send before the receipt (or, when a fault
+//!   disturbed the publisher's link, its acknowledgement; unjudged without
+//!   one), and a late receipt is excused when a fault disturbed the
+//!   receiver's link before the deadline, unless its connection opened after it.
 //! - `qos0-at-most-once` / `qos2-exactly-once` (duplicates): a publication is
 //!   delivered at QoS 0 or 2 to one session at most once per distinct
 //!   subscription filter that routed it (overlapping subscriptions may each

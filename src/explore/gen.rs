@@ -7,8 +7,13 @@
 //! them. The fault plan is drawn into [`Scenario::faults`] (never into
 //! `random_faults`), so the shrinker can cut it like any other data.
 //!
-//! Choices come from the `explore` sub-stream of the seed only; the run
+//! Choices come from the `explore` sub-stream of the seed, and 5.0
+//! subscription options and publish properties from `explore-options`
+//! (added on top of the drawn script, so switching them on changes nothing
+//! else); the run
 //! itself uses the seed's standard streams (latency, reconnect back-off).
+
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +25,8 @@ use crate::spec::Version;
 
 /// The sub-stream the input model draws from.
 pub const STREAM: &str = "explore";
+/// The sub-stream of 5.0 subscription options and publish properties.
+pub const OPTIONS_STREAM: &str = "explore-options";
 
 /// The standard workload's simulated safety phase, ms.
 pub const DURATION_MS: u64 = 60_000;
@@ -76,6 +83,13 @@ pub struct Knobs {
     pub silence_every_ms: Rate,
     /// The fault kinds and rates.
     pub faults: Swarm,
+    /// Chance that a 5.0 SUBSCRIBE carries subscription options (No Local,
+    /// Retain As Published, Retain Handling, an identifier) and a 5.0
+    /// PUBLISH carries properties (expiry, content type, user properties,
+    /// response topic). Drawn from a stream of its own, so it adds to a
+    /// seed's workload without changing the rest of it.
+    #[serde(default)]
+    pub options_share: f64,
 }
 
 impl Knobs {
@@ -111,6 +125,7 @@ impl Knobs {
             abrupt_every_ms,
             silence_every_ms,
             faults: Swarm::draw(rng),
+            options_share: 0.0,
         }
     }
 
@@ -161,6 +176,15 @@ pub fn draw(seed: u64) -> Drawn {
 
 /// Draws the scenario of `seed` in `profile`.
 pub fn draw_with(seed: u64, profile: Profile) -> Drawn {
+    let mut drawn = draw_without_options(seed, profile);
+    let mut options = Stream::new(seed, OPTIONS_STREAM);
+    drawn.knobs.options_share = [0.0, 0.3, 0.8][options.index(3)];
+    add_options(&mut options, drawn.knobs.options_share, &mut drawn.scenario);
+    drawn
+}
+
+/// The scenario of `seed` before 5.0 options and properties are added.
+fn draw_without_options(seed: u64, profile: Profile) -> Drawn {
     let mut rng = Stream::new(seed, STREAM);
     let mut knobs = Knobs::draw(&mut rng);
     if profile == Profile::Calm {
@@ -200,6 +224,52 @@ pub fn draw_with(seed: u64, profile: Profile) -> Drawn {
     scenario.faults = FaultPlan::new(faults);
     scenario.script.sort_by_key(|s| s.at_ms);
     Drawn { scenario, knobs }
+}
+
+/// Gives `share` of the 5.0 clients' SUBSCRIBEs options and PUBLISHes
+/// properties, drawn from `rng`.
+fn add_options(rng: &mut Stream, share: f64, scenario: &mut Scenario) {
+    if share == 0.0 {
+        return;
+    }
+    let v5: BTreeSet<String> =
+        scenario.clients.iter().filter(|c| c.config.version == Version::V5).map(|c| c.name.clone()).collect();
+    let mut next_id = 1;
+    for step in &mut scenario.script {
+        if !v5.contains(&step.client) || !rng.chance(share) {
+            continue;
+        }
+        match &mut step.action {
+            Action::Subscribe { filter, options, .. } => {
+                // No Local on a shared subscription is a protocol error
+                // (MQTT-3.8.3-4); the workload stays valid.
+                options.no_local = !filter.starts_with("$share/") && rng.chance(0.4);
+                options.retain_as_published = rng.chance(0.4);
+                options.retain_handling = rng.index(3) as u8;
+                if rng.chance(0.5) {
+                    options.subscription_identifier = Some(next_id);
+                    next_id += 1;
+                }
+            }
+            Action::Publish { properties, .. } => {
+                if rng.chance(0.3) {
+                    properties.message_expiry_secs = Some(rng.range_u64(1, 120) as u32);
+                }
+                properties.payload_utf8 = rng.chance(0.5);
+                if rng.chance(0.3) {
+                    properties.content_type = Some("text/plain".to_owned());
+                }
+                if rng.chance(0.3) {
+                    properties.response_topic = Some(format!("reply/{}", step.client));
+                    properties.correlation_data = Some(format!("{}", step.at_ms));
+                }
+                for k in 0..rng.range_u64(0, 2) {
+                    properties.user_properties.push((format!("k{k}"), format!("v{}", step.at_ms)));
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 fn client_config(rng: &mut Stream, knobs: &Knobs, i: usize, name: &str) -> ClientConfig {
@@ -276,7 +346,10 @@ fn script_for(
     for k in 0..rng.range_u64(1, 3) {
         let f = filter(rng, version);
         let qos = knobs.qos(rng);
-        script.push(step(start + 10 + 1_500 * k, Action::Subscribe { filter: f.clone(), qos }));
+        script.push(step(
+            start + 10 + 1_500 * k,
+            Action::Subscribe { filter: f.clone(), qos, options: Default::default() },
+        ));
         filters.push(f);
     }
     let until = DURATION_MS - 5_000;
@@ -287,7 +360,8 @@ fn script_for(
         }
         last = at;
         let f = filter(rng, version);
-        script.push(step(at, Action::Subscribe { filter: f.clone(), qos: knobs.qos(rng) }));
+        script
+            .push(step(at, Action::Subscribe { filter: f.clone(), qos: knobs.qos(rng), options: Default::default() }));
         filters.push(f);
     }
     for at in times(rng, knobs.unsubscribe_every_ms, start, until) {
@@ -308,6 +382,7 @@ fn script_for(
                 payload,
                 qos: knobs.qos(rng),
                 retain: rng.chance(knobs.retain_chance),
+                properties: Default::default(),
             },
         ));
     }
@@ -348,6 +423,51 @@ mod tests {
     fn drawing_is_a_function_of_the_seed() {
         assert_eq!(draw(3), draw(3));
         assert_ne!(draw(3).scenario, draw(4).scenario);
+    }
+
+    /// 5.0 subscription options and publish properties are drawn on some seeds, only for 5.0 clients, never No Local on a shared subscription, and without changing anything else the seed draws.
+    #[test]
+    fn options_and_properties_come_on_top_of_the_same_workload() {
+        let drawn: Vec<(u64, Drawn)> = (0..64).map(|seed| (seed, draw(seed))).collect();
+        let mut subscribe_options = 0;
+        let mut publish_properties = 0;
+        for (seed, d) in &drawn {
+            let v5: BTreeSet<&str> = d
+                .scenario
+                .clients
+                .iter()
+                .filter(|c| c.config.version == Version::V5)
+                .map(|c| c.name.as_str())
+                .collect();
+            for step in &d.scenario.script {
+                match &step.action {
+                    Action::Subscribe { filter, options, .. } if !options.is_default() => {
+                        assert!(v5.contains(step.client.as_str()), "options only for 5.0 clients");
+                        assert!(!(options.no_local && filter.starts_with("$share/")), "MQTT-3.8.3-4");
+                        assert!(options.retain_handling <= 2);
+                        subscribe_options += 1;
+                    }
+                    Action::Publish { properties, .. } if !properties.is_empty() => {
+                        assert!(v5.contains(step.client.as_str()), "properties only for 5.0 clients");
+                        publish_properties += 1;
+                    }
+                    _ => {}
+                }
+            }
+            // Stripping them gives back the workload the seed draws with
+            // options off (they come from their own stream).
+            let mut stripped = d.scenario.clone();
+            for step in &mut stripped.script {
+                match &mut step.action {
+                    Action::Subscribe { options, .. } => *options = Default::default(),
+                    Action::Publish { properties, .. } => *properties = Default::default(),
+                    _ => {}
+                }
+            }
+            assert_eq!(stripped, draw_without_options(*seed, Profile::Standard).scenario);
+        }
+        assert!(subscribe_options > 10 && publish_properties > 10, "{subscribe_options} {publish_properties}");
+        assert!(drawn.iter().any(|(_, d)| d.knobs.options_share == 0.0));
     }
 
     /// Over a few seeds the model mixes versions, QoS levels, wildcards, shared groups, wills and faults.

@@ -114,13 +114,13 @@ fn restrict(scenario: &Scenario, settings: &RecordSettings) -> (Vec<ClientInput>
         let Some(version) = version_of(&s.client) else { continue };
         let op = match &s.action {
             Action::Connect => Op::Connect,
-            Action::Subscribe { filter, qos } if !filter.starts_with("$share/") => {
+            Action::Subscribe { filter, qos, .. } if !filter.starts_with("$share/") => {
                 Op::Subscribe { filter: filter.clone(), qos: *qos }
             }
             Action::Unsubscribe { filter } if !filter.starts_with("$share/") => {
                 Op::Unsubscribe { filter: filter.clone() }
             }
-            Action::Publish { topic, payload, qos, retain } => {
+            Action::Publish { topic, payload, qos, retain, .. } => {
                 Op::Publish { topic: topic.clone(), payload: payload.clone(), qos: *qos, retain: *retain }
             }
             Action::Disconnect { reason } if version == Version::V3_1_1 && *reason != 0 => Op::Close,
@@ -238,11 +238,17 @@ pub(crate) fn model_scenario(clients: &[ClientInput], steps: &[Step], spacing_ms
         let at_ms = step_at_ms(s.step, spacing_ms);
         let action = match &s.op {
             Op::Connect => Action::Connect,
-            Op::Subscribe { filter, qos } => Action::Subscribe { filter: filter.clone(), qos: *qos },
-            Op::Unsubscribe { filter } => Action::Unsubscribe { filter: filter.clone() },
-            Op::Publish { topic, payload, qos, retain } => {
-                Action::Publish { topic: topic.clone(), payload: payload.clone(), qos: *qos, retain: *retain }
+            Op::Subscribe { filter, qos } => {
+                Action::Subscribe { filter: filter.clone(), qos: *qos, options: Default::default() }
             }
+            Op::Unsubscribe { filter } => Action::Unsubscribe { filter: filter.clone() },
+            Op::Publish { topic, payload, qos, retain } => Action::Publish {
+                topic: topic.clone(),
+                payload: payload.clone(),
+                qos: *qos,
+                retain: *retain,
+                properties: Default::default(),
+            },
             Op::Disconnect { reason } => Action::Disconnect { reason: *reason },
             Op::Close => {
                 faults.push(FaultStep { at_ms, fault: Fault::CloseClient { client: s.client.clone() } });

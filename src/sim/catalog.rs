@@ -210,12 +210,18 @@ pub(crate) fn client(id: &str, version: Version, persistent: bool, keep_alive_se
 
 /// A non-retained publish.
 pub(crate) fn publish(topic: &str, payload: &str, qos: Qos) -> Action {
-    Action::Publish { topic: topic.to_owned(), payload: payload.to_owned(), qos, retain: false }
+    Action::Publish {
+        topic: topic.to_owned(),
+        payload: payload.to_owned(),
+        qos,
+        retain: false,
+        properties: Default::default(),
+    }
 }
 
 /// A subscribe.
 pub(crate) fn subscribe(filter: &str, qos: Qos) -> Action {
-    Action::Subscribe { filter: filter.to_owned(), qos }
+    Action::Subscribe { filter: filter.to_owned(), qos, options: Default::default() }
 }
 
 /// A fault step.

@@ -106,6 +106,8 @@ pub struct Published {
     pub at: Duration,
     /// When the flow completed, if it did.
     pub completed_at: Option<Duration>,
+    /// Its Message Expiry Interval, if it has one.
+    pub expiry: Option<Duration>,
 }
 
 /// A message handed to a client application.
@@ -152,7 +154,7 @@ struct Host {
     reconnect_queued: bool,
     silenced: bool,
     inbox: VecDeque<Arrival>,
-    deferred: VecDeque<Command>,
+    deferred: VecDeque<(Command, Properties)>,
     timer: Option<Duration>,
     /// SUBSCRIBEs awaiting their SUBACK, one slot per filter; a slot an
     /// UNSUBSCRIBE sent since has emptied stays empty (the broker handles
@@ -173,7 +175,7 @@ enum Wake {
     BrokerTimer(Duration),
     ClientTimer(usize, Duration),
     Fault(Fault),
-    Command(usize, Command),
+    Command(usize, Command, Properties),
     Connect(usize),
     Reconnect(usize),
     Resume(usize),
@@ -422,7 +424,14 @@ impl World {
 
     /// Queues an application command for client `i` at `at`.
     pub fn schedule_command(&mut self, at: Duration, i: usize, command: Command) {
-        self.push(at, Wake::Command(i, command));
+        self.schedule_command_with(at, i, command, Properties::default());
+    }
+
+    /// Queues application command `command` with its packet's `properties`
+    /// (5.0: a PUBLISH's properties, a SUBSCRIBE's identifier) for client
+    /// `i` at `at`.
+    pub fn schedule_command_with(&mut self, at: Duration, i: usize, command: Command, properties: Properties) {
+        self.push(at, Wake::Command(i, command, properties));
     }
 
     /// Queues "client `i` connects, and stays connected" at `at`.
@@ -498,10 +507,14 @@ impl World {
     /// Runs until `until` or until `settled` holds at one of the checks made
     /// every `every` of simulated time. Returns whether it settled.
     pub fn run_until_settled(&mut self, until: Duration, every: Duration, settled: impl Fn(&World) -> bool) -> bool {
+        // Segments in flight (a heal's released ones) land before the world
+        // can count as settled at once.
+        let mut first = true;
         loop {
-            if settled(self) {
+            if settled(self) && !(first && self.queue.iter().any(|e| matches!(e.wake, Wake::Arrive(_)))) {
                 return true;
             }
+            first = false;
             if self.now >= until || self.stop.is_some() {
                 return false;
             }
@@ -598,7 +611,7 @@ impl World {
                 }
             }
             Wake::Fault(fault) => self.apply_fault(fault),
-            Wake::Command(i, command) => self.command(i, command),
+            Wake::Command(i, command, properties) => self.command(i, command, properties),
             Wake::Connect(i) => {
                 self.hosts[i].want_connected = true;
                 if self.hosts[i].conn.is_none() && !self.hosts[i].silenced {
@@ -692,9 +705,9 @@ impl World {
         for arrival in inbox {
             self.arrive_at_client(i, arrival);
         }
-        let deferred: Vec<Command> = self.hosts[i].deferred.drain(..).collect();
-        for command in deferred {
-            self.command(i, command);
+        let deferred: Vec<(Command, Properties)> = self.hosts[i].deferred.drain(..).collect();
+        for (command, properties) in deferred {
+            self.command(i, command, properties);
         }
         let now = self.now;
         if self.hosts[i].machine.poll_timeout().is_some_and(|t| t <= now) {
@@ -985,9 +998,9 @@ impl World {
         self.arm_client(i);
     }
 
-    fn command(&mut self, i: usize, command: Command) {
+    fn command(&mut self, i: usize, command: Command, properties: Properties) {
         if self.hosts[i].silenced {
-            self.hosts[i].deferred.push_back(command);
+            self.hosts[i].deferred.push_back((command, properties));
             return;
         }
         let now = self.now;
@@ -1019,7 +1032,8 @@ impl World {
             Command::Disconnect(_) => self.hosts[i].want_connected = false,
             Command::Publish { .. } => {}
         }
-        let seq = self.hosts[i].machine.command(now, command.clone(), Properties::default());
+        let expiry = properties.message_expiry_interval_secs.map(|s| Duration::from_secs(s.into()));
+        let seq = self.hosts[i].machine.command(now, command.clone(), properties);
         if let (Command::Publish { topic, payload, qos, .. }, Some(seq)) = (command, seq) {
             self.published_by_payload.entry(payload.clone()).or_insert(self.published.len());
             self.published.push(Published {
@@ -1030,6 +1044,7 @@ impl World {
                 qos,
                 at: now,
                 completed_at: if qos == Qos::AtMostOnce { Some(now) } else { None },
+                expiry,
             });
         }
         self.drain_client(i);

@@ -171,6 +171,8 @@ pub(super) struct Delivered {
     pub qos: u8,
     pub retain: bool,
     pub dup: bool,
+    /// The packet id of the PUBLISH it came in (QoS > 0).
+    pub pid: Option<u16>,
 }
 
 impl Delivered {
@@ -188,6 +190,7 @@ struct Incoming {
     topic: String,
     payload: Bytes,
     dup: bool,
+    pid: Option<u16>,
     linked: bool,
 }
 
@@ -417,6 +420,18 @@ impl Builder {
                             && s.granted().is_some()
                             && s.unsubscribed.is_none()
                     });
+                    // Re-subscribing replaces the old subscription once the
+                    // broker handles this SUBSCRIBE (possibly at a lower QoS),
+                    // which may be long before its SUBACK reaches the client.
+                    for old in self.h.subs.iter_mut() {
+                        if old.key == key
+                            && old.epoch == epoch
+                            && old.filter == entry.filter
+                            && old.unsubscribed.is_none()
+                        {
+                            old.unsubscribe_sent.get_or_insert(at);
+                        }
+                    }
                     ids.push(self.h.subs.len());
                     self.h.subs.push(Sub {
                         key: key.clone(),
@@ -485,6 +500,7 @@ impl Builder {
                     topic,
                     payload: publish.payload.clone(),
                     dup: publish.dup,
+                    pid: publish.packet_id().map(|p| p.get()),
                     linked: false,
                 });
             }
@@ -538,6 +554,7 @@ impl Builder {
             qos,
             retain,
             dup: recv.as_ref().is_some_and(|r| r.dup),
+            pid: recv.as_ref().and_then(|r| r.pid),
         });
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::build::{At, Conn, History, Origin, Publication};
 use super::{rule, CheckConfig, Violation};
-use crate::codec::{Qos, RetainHandling};
+use crate::codec::{Qos, RetainHandling, TopicFilter};
 use crate::spec::{v3_1_1, v5, StatementId, Version};
 
 /// Picks the statement of `version`.
@@ -106,11 +106,38 @@ impl<'a> Checker<'a> {
     fn attribute(&mut self) {
         let h = self.h;
         let mut live_count: BTreeMap<(usize, &str), usize> = BTreeMap::new();
+        // Live copies with RETAIN=1 (Retain As Published), per (publication, session).
+        let mut rap_copies: BTreeMap<(usize, &str), usize> = BTreeMap::new();
+        // Retained copies counted against each SUBSCRIBE request, per topic.
+        let mut used: BTreeMap<(usize, &str), usize> = BTreeMap::new();
         // (topic, payload) → publications, in order.
         let mut by_message: BTreeMap<(&str, &[u8]), Vec<usize>> = BTreeMap::new();
         for (p, publication) in h.pubs.iter().enumerate() {
             by_message.entry((publication.topic.as_str(), &publication.payload[..])).or_default().push(p);
         }
+        // (topic, payload) → receipts of its deliveries, to anyone.
+        let mut received: BTreeMap<(&str, &[u8]), Vec<Duration>> = BTreeMap::new();
+        for delivery in &h.deliveries {
+            received.entry((delivery.topic.as_str(), &delivery.payload[..])).or_default().push(delivery.recv_at());
+        }
+        // When the broker had certainly routed publication `p` (each time
+        // it took it as new): a PUBACK after its last send, or, when it was
+        // routed once and no other publication has the same topic and
+        // payload, any delivery of it.
+        let cfg = self.cfg;
+        let routed_by = |p: usize| {
+            let w = &h.pubs[p];
+            let last = w.sends.last().map_or(w.first, |&(a, _)| a);
+            let ack = w.acked.filter(|a| w.qos == Qos::AtLeastOnce && a.idx > last.idx).map(|a| a.at);
+            let key = (w.topic.as_str(), &w.payload[..]);
+            let delivered = (by_message.get(&key).map_or(0, |v| v.len()) == 1 && routings(h, cfg, w) == 1)
+                .then(|| received.get(&key).and_then(|v| v.iter().copied().min()))
+                .flatten();
+            match (ack, delivered) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
         for (d, delivery) in h.deliveries.iter().enumerate() {
             let recv = delivery.recv_at();
             let same_pubs: &[usize] =
@@ -122,37 +149,102 @@ impl<'a> Checker<'a> {
                         && r.at.at <= recv
                         && r.subs.iter().any(|&s| h.subs[s].matches(&delivery.topic))
                 });
-                if let Some((r, req)) = request {
-                    let rap_live = h.subs.iter().any(|s| {
-                        s.key == delivery.key
-                            && s.rap
-                            && s.possible()
-                            && s.matches(&delivery.topic)
-                            && s.subscribe.at <= recv
-                            && s.unsubscribed.is_none_or(|u| u.at > recv)
-                    }) && h.pubs.iter().any(|p| same(p) && p.retain && p.first.at > req.at.at);
-                    if !rap_live {
-                        self.retained_for[d] = Some(r);
-                        // A retained will: one that may have been published by then.
-                        let will_ok = |p: usize| {
-                            matches!(self.wills[&p], WillStatus::Due { .. } | WillStatus::Maybe)
-                                && self.published_from(p) <= recv
-                        };
-                        self.assigned[d] = h
-                            .pubs
-                            .iter()
-                            .enumerate()
-                            .rev()
-                            .find(|(_, p)| same(p) && p.first.at <= recv && p.origin == Origin::Client)
-                            .or_else(|| {
-                                h.pubs
-                                    .iter()
-                                    .enumerate()
-                                    .rev()
-                                    .find(|&(p, w)| same(w) && w.origin == Origin::Will && will_ok(p))
+                if let Some((r, _)) = request {
+                    // A retained will: one that may have been published by then.
+                    let will_ok = |p: usize| {
+                        matches!(self.wills[&p], WillStatus::Due { .. } | WillStatus::Maybe)
+                            && self.published_from(p) <= recv
+                    };
+                    let retained_p = h
+                        .pubs
+                        .iter()
+                        .enumerate()
+                        .rev()
+                        .find(|(_, p)| same(p) && p.first.at <= recv && p.origin == Origin::Client)
+                        .or_else(|| {
+                            h.pubs
+                                .iter()
+                                .enumerate()
+                                .rev()
+                                .find(|&(p, w)| same(w) && w.origin == Origin::Will && will_ok(p))
+                        })
+                        .or_else(|| h.pubs.iter().enumerate().rev().find(|(_, p)| same(p)))
+                        .map(|(p, _)| p);
+                    // A copy a matching SUBSCRIBE still has room for (as
+                    // `retained` counts) is taken as retained-on-subscribe.
+                    let slot = if delivery.dup {
+                        None
+                    } else {
+                        self.retained_slot(&delivery.key, recv, &delivery.topic, retained_p, &used)
+                    };
+                    // Else a live copy through a Retain As Published
+                    // subscription keeps RETAIN=1 (MQTT-3.3.1-12): possible
+                    // for a retained publication that subscription may have
+                    // been in force for, as often as such subscriptions
+                    // (distinct filters) route it; a DUP resend of one too.
+                    let epoch = delivery.conn.and_then(|c| h.conns[c].epoch);
+                    // Not if a later retained write had certainly replaced
+                    // that value before the SUBSCRIBE was sent.
+                    let superseded = slot.zip(retained_p).is_some_and(|(g, p)| {
+                        routed_by(p).is_some_and(|applied| {
+                            h.pubs.iter().enumerate().any(|(q, later)| {
+                                q != p
+                                    && later.retain
+                                    && !later.rejected
+                                    && later.topic == delivery.topic
+                                    && applied < later.first.at
+                                    && routed_by(q).is_some_and(|t| t < h.requests[g].at.at)
                             })
-                            .or_else(|| h.pubs.iter().enumerate().rev().find(|(_, p)| same(p)))
-                            .map(|(p, _)| p);
+                        })
+                    });
+                    let rap_live = (slot.is_none() || superseded)
+                        && epoch.is_some_and(|epoch| {
+                            same_pubs.iter().any(|&p| {
+                                let w = &h.pubs[p];
+                                if !w.retain || w.first.at > recv {
+                                    return false;
+                                }
+                                let own = w.origin == Origin::Client && w.key == delivery.key;
+                                let routed = routed_by(p);
+                                let last = w.sends.last().map_or((w.first, w.conn), |&s| s);
+                                // The subscriptions that may have routed it (as
+                                // `routes`), in force when the broker did.
+                                let mut filters: Vec<&TopicFilter> = Vec::new();
+                                let mut rap_filters: Vec<&TopicFilter> = Vec::new();
+                                for s in &h.subs {
+                                    let in_force = s.key == delivery.key
+                                    && s.epoch == epoch
+                                    && s.possible()
+                                    && s.matches(&delivery.topic)
+                                    && s.subscribe.at <= recv
+                                    && s.unsubscribed.is_none_or(|u| w.first.at < u.at)
+                                    && !(s.no_local && own)
+                                    // Routed before the SUBSCRIBE was sent, or
+                                    // sent before it on the same connection.
+                                    && routed.is_none_or(|t| t > s.subscribe.at)
+                                    && !(last.1 == s.conn && last.0.idx < s.subscribe.idx);
+                                    if in_force && !filters.contains(&&s.filter) {
+                                        filters.push(&s.filter);
+                                    }
+                                    if in_force && s.rap && !rap_filters.contains(&&s.filter) {
+                                        rap_filters.push(&s.filter);
+                                    }
+                                }
+                                // Each time it was routed as new (as `duplicates` allows).
+                                let n = routings(h, cfg, w);
+                                let k = (p, delivery.key.as_str());
+                                let copies = rap_copies.get(&k).copied().unwrap_or(0);
+                                let live = live_count.get(&k).copied().unwrap_or(0);
+                                (copies < rap_filters.len() * n && live < filters.len() * n)
+                                    || (delivery.dup && copies > 0)
+                            })
+                        });
+                    if !rap_live {
+                        if let Some(g) = slot {
+                            *used.entry((g, delivery.topic.as_str())).or_insert(0) += 1;
+                        }
+                        self.retained_for[d] = Some(r);
+                        self.assigned[d] = retained_p;
                         continue;
                     }
                 }
@@ -190,9 +282,31 @@ impl<'a> Checker<'a> {
                         && s.unsubscribed.is_none_or(|u| u.at > from)
                 })
             };
-            let chosen = clients
-                .iter()
-                .find(|&&p| count(p, &live_count) == 0)
+            // A QoS 1 DUP copy with the packet id of an earlier delivery of
+            // the same message to this session, on an earlier connection, is
+            // the broker's resend of that one (a new message would not reuse
+            // an id still awaiting its PUBACK).
+            let resend_of = || {
+                if !(delivery.dup && delivery.qos == 1 && delivery.pid.is_some()) {
+                    return None;
+                }
+                (0..d).rev().find_map(|e| {
+                    let earlier = &h.deliveries[e];
+                    (earlier.key == delivery.key
+                        && earlier.pid == delivery.pid
+                        && earlier.qos == 1
+                        && earlier.conn != delivery.conn
+                        && self.retained_for[e].is_none()
+                        && earlier.topic == delivery.topic
+                        && earlier.payload == delivery.payload)
+                        .then_some(self.assigned[e])
+                        .flatten()
+                })
+            };
+            let resend = resend_of();
+            let chosen = resend
+                .as_ref()
+                .or_else(|| clients.iter().find(|&&p| count(p, &live_count) == 0))
                 .or_else(|| wills.iter().find(|p| will_ok(p, true) && count(**p, &live_count) == 0 && routed(**p)))
                 .or_else(|| wills.iter().find(|p| will_ok(p, true) && count(**p, &live_count) == 0))
                 .or_else(resent)
@@ -203,6 +317,9 @@ impl<'a> Checker<'a> {
                 .copied();
             if let Some(p) = chosen {
                 *live_count.entry((p, delivery.key.as_str())).or_insert(0) += 1;
+                if delivery.retain {
+                    *rap_copies.entry((p, delivery.key.as_str())).or_insert(0) += 1;
+                }
             }
             self.assigned[d] = chosen;
         }
@@ -398,12 +515,27 @@ impl<'a> Checker<'a> {
             }
             if let Some(p) = p {
                 let publication = &h.pubs[p];
-                if let Some(expiry) = publication.expiry {
-                    let start = match self.wills.get(&p) {
-                        Some(WillStatus::Due { from, .. }) => *from + self.cfg.timing_slack,
-                        _ => publication.first.at,
+                if let (Some(expiry), false) = (publication.expiry, delivery.dup) {
+                    let slack = self.cfg.timing_slack;
+                    // When the broker may have begun counting the interval,
+                    // at the latest (`None`: the trace cannot bound it).
+                    let start = match (publication.origin, self.wills.get(&p)) {
+                        (_, Some(WillStatus::Due { from, .. })) => Some(*from + slack),
+                        (Origin::Will, _) => Some(publication.first.at),
+                        (Origin::Client, _) => client_expiry_start(h, publication, delivery.recv_at(), slack),
                     };
-                    if !delivery.dup && delivery.recv_at() > start + expiry + self.cfg.timing_slack {
+                    // The broker may not *start* onward delivery after expiry
+                    // (MQTT-3.3.2-5); what it sent in time may reach a client
+                    // whose link a fault disturbed arbitrarily late. A
+                    // connection opened after expiry still convicts it.
+                    let late = |start: Duration| {
+                        let deadline = start + expiry + slack;
+                        let opened = delivery.conn.map_or(start, |c| h.conns[c].connect.at);
+                        delivery.recv_at() > deadline
+                            && (opened > deadline
+                                || !link_disturbed(h, &delivery.endpoint, opened.max(start), deadline))
+                    };
+                    if start.is_some_and(late) {
                         self.violation(
                             Some(v5::MQTT_3_3_2_5),
                             rule::EXPIRED,
@@ -435,12 +567,7 @@ impl<'a> Checker<'a> {
             }
             let publication = &h.pubs[p];
             let filters: BTreeSet<&str> = self.routes(d, Some(p)).iter().map(|&s| h.subs[s].filter.as_str()).collect();
-            // The broker may take a QoS 1 resend as new, and any fresh send.
-            let sends = if publication.qos == Qos::AtLeastOnce {
-                publication.sends.len().max(1)
-            } else {
-                publication.fresh_sends.max(1)
-            };
+            let sends = routings(h, self.cfg, publication);
             let allowed_now = filters.len().max(1) * sends;
             let entry = seen.entry((p, delivery.key.clone())).or_insert((0, 0));
             entry.0 += 1;
@@ -489,27 +616,18 @@ impl<'a> Checker<'a> {
             // copies go to the earliest with room whose handling the copy's
             // value may have preceded (the SUBACK, else the copy itself).
             let key = &h.conns[req.conn].key;
-            let value_from = self.assigned[d].map(|p| self.published_from(p));
             let candidates: Vec<usize> = (0..h.requests.len())
                 .filter(|&g| {
                     let q = &h.requests[g];
                     h.conns[q.conn].key == *key && q.at.at <= recv && self.retained_allowance(g, topic) > 0
                 })
                 .collect();
-            let handled_by = |g: usize| {
-                let q = &h.requests[g];
-                q.subs.first().and_then(|&s| h.subs[s].acked).map_or(recv, |(a, _)| a.at).min(recv)
-            };
-            let room = |g: usize, used: &BTreeMap<(usize, &str), usize>| {
-                used.get(&(g, topic)).copied().unwrap_or(0) < self.retained_allowance(g, topic)
-            };
             let subscribed_at = if delivery.dup {
                 // A resend (DUP 1) of a copy first sent for an earlier
                 // SUBSCRIBE, perhaps on an earlier connection: not a new copy.
                 candidates.first().map_or(req.at.at, |&g| h.requests[g].at.at)
             } else {
-                let fits = |g: usize| value_from.is_none_or(|t| t <= handled_by(g) + self.cfg.timing_slack);
-                let chosen = candidates.iter().copied().find(|&g| room(g, &used) && fits(g));
+                let chosen = self.retained_slot(key, recv, topic, self.assigned[d], &used);
                 let Some(g) = chosen else {
                     let allowed = self.retained_allowance(r, topic);
                     let rh = req.subs.iter().map(|&s| &h.subs[s]).find(|s| s.matches(topic)).map(|s| s.rh);
@@ -616,6 +734,32 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The SUBSCRIBE request a retained copy of `topic` (value `p`), received
+    /// by session `key` at `recv`, counts against: the earliest matching one
+    /// sent before it with room left whose handling the value may have
+    /// preceded (the SUBACK, else the copy itself).
+    fn retained_slot(
+        &self,
+        key: &str,
+        recv: Duration,
+        topic: &str,
+        p: Option<usize>,
+        used: &BTreeMap<(usize, &str), usize>,
+    ) -> Option<usize> {
+        let h = self.h;
+        let value_from = p.map(|p| self.published_from(p));
+        (0..h.requests.len()).find(|&g| {
+            let q = &h.requests[g];
+            let allowance = self.retained_allowance(g, topic);
+            let handled = q.subs.first().and_then(|&s| h.subs[s].acked).map_or(recv, |(a, _)| a.at).min(recv);
+            h.conns[q.conn].key == key
+                && q.at.at <= recv
+                && allowance > 0
+                && used.get(&(g, topic)).copied().unwrap_or(0) < allowance
+                && value_from.is_none_or(|t| t <= handled + self.cfg.timing_slack)
+        })
+    }
+
     /// How many retained copies per topic SUBSCRIBE request `r` allows: one
     /// per matching filter whose Retain Handling sends on this subscribe.
     fn retained_allowance(&self, r: usize, topic: &str) -> usize {
@@ -625,7 +769,9 @@ impl<'a> Checker<'a> {
             .iter()
             .filter(|&&s| {
                 let sub = &h.subs[s];
+                // Retained messages go only to new non-shared subscriptions (3.3.1.3, 4.8.2).
                 sub.matches(topic)
+                    && !sub.shared()
                     && match sub.rh {
                         RetainHandling::SendAtSubscribe => true,
                         RetainHandling::SendIfNew => !sub.existed_before,
@@ -777,10 +923,12 @@ impl<'a> Checker<'a> {
                     Some(ack) if publication.qos != Qos::AtMostOnce => (publication.first.at, ack),
                     _ => continue,
                 },
-                (Origin::Will, Some(WillStatus::Due { due, close, .. }))
+                // A subscription is owed a will only if it was in place by
+                // the earliest time the broker may have sent it.
+                (Origin::Will, Some(WillStatus::Due { from, due, close }))
                     if publication.qos != Qos::AtMostOnce && *due != Duration::MAX =>
                 {
-                    (close.at, At { idx: close.idx, at: due.saturating_add(slack) })
+                    (*from, At { idx: close.idx, at: due.saturating_add(slack) })
                 }
                 _ => continue,
             };
@@ -926,7 +1074,12 @@ impl<'a> Checker<'a> {
         let h = self.h;
         let first = self.first_live();
         for o in self.obligations() {
-            if self.delivered(o.publication, &o.key) || h.pubs[o.publication].origin != Origin::Client {
+            // Void from the start (e.g. the subscription's session was
+            // replaced before the publication): nothing was ever owed.
+            if self.delivered(o.publication, &o.key)
+                || h.pubs[o.publication].origin != Origin::Client
+                || o.void_at <= o.owed.at
+            {
                 continue;
             }
             let p1 = &h.pubs[o.publication];
@@ -1008,6 +1161,66 @@ impl<'a> Checker<'a> {
             );
         }
     }
+}
+
+/// How many times the broker may have routed `publication` as new: the
+/// broker may take a QoS 1 resend as new, and any fresh send. A QoS 2
+/// resend after a crash of a broker without a durable store may be taken as
+/// new too: its PUBREL state was lost.
+fn routings(h: &History, cfg: &CheckConfig, publication: &Publication) -> usize {
+    let lost = if cfg.durable_broker {
+        0
+    } else {
+        publication.sends.windows(2).filter(|w| h.crashes.iter().any(|f| f.at > w[0].0.at && f.at <= w[1].0.at)).count()
+    };
+    if publication.qos == Qos::AtLeastOnce {
+        publication.sends.len().max(1)
+    } else {
+        (publication.fresh_sends + lost).min(publication.sends.len()).max(1)
+    }
+}
+
+/// The latest instant, on the client's clock, from which the broker may
+/// count the Message Expiry Interval of client `publication` as received
+/// `recv`: the last send before it (a fresh resend is a new message, a DUP
+/// one may be the first copy that arrived). A fault disturbing the
+/// publisher's link may hold the PUBLISH back: then as late as its
+/// acknowledgement, or `None` when it has none.
+fn client_expiry_start(h: &History, publication: &Publication, recv: Duration, slack: Duration) -> Option<Duration> {
+    let (last, conn) = publication
+        .sends
+        .iter()
+        .filter(|(at, _)| at.at <= recv)
+        .map(|(at, c)| (at.at, *c))
+        .max()
+        .unwrap_or((publication.first.at, publication.conn));
+    let endpoint = &h.conns[conn].endpoint;
+    if link_disturbed(h, endpoint, last, last + slack) {
+        publication.acked.map(|a| a.at.max(last))
+    } else {
+        Some(last)
+    }
+}
+
+/// Whether a fault may have delayed `endpoint`'s traffic with the broker
+/// by more than the timing slack between `from` and `to`: one that touches
+/// its link within them, or a hold, partition or silence still in force at
+/// `from` (a latency fault adds less than the slack).
+pub(super) fn link_disturbed(h: &History, endpoint: &str, from: Duration, to: Duration) -> bool {
+    if link_fault(h, endpoint, from, to).is_some() {
+        return true;
+    }
+    let before = || h.faults.iter().filter(|f| f.at.at < from && f.names(endpoint));
+    fn kind(f: &super::build::FaultSeen) -> &str {
+        f.words.first().map_or("", String::as_str)
+    }
+    let in_force =
+        |on: &str, off: &str| before().rfind(|f| kind(f) == on || kind(f) == off).is_some_and(|f| kind(f) == on);
+    let silenced = before().filter(|f| kind(f) == "silence").any(|f| {
+        let ms = f.words.iter().find_map(|w| w.strip_suffix("ms")?.parse::<u64>().ok());
+        ms.is_none_or(|ms| f.at.at + Duration::from_millis(ms) > from)
+    });
+    in_force("hold", "release") || in_force("partition", "heal") || silenced
 }
 
 /// The first fault from `from` to `to` that touches `endpoint`'s link

@@ -91,9 +91,9 @@ pub fn run_scenario(scenario: &Scenario, seed: u64, tick_ms: u64) -> ScenarioRun
 fn action(action: &Action) -> ClientAction {
     match action {
         Action::Connect => ClientAction::Connect,
-        Action::Subscribe { filter, qos } => ClientAction::Subscribe { filter: filter.clone(), qos: qos.as_u8() },
+        Action::Subscribe { filter, qos, .. } => ClientAction::Subscribe { filter: filter.clone(), qos: qos.as_u8() },
         Action::Unsubscribe { filter } => ClientAction::Unsubscribe { filter: filter.clone() },
-        Action::Publish { topic, payload, qos, retain } => {
+        Action::Publish { topic, payload, qos, retain, .. } => {
             ClientAction::Publish { topic: topic.clone(), payload: payload.clone(), qos: qos.as_u8(), retain: *retain }
         }
         Action::Disconnect { reason } => ClientAction::Disconnect { reason: *reason },
