@@ -404,7 +404,9 @@ fn safety_findings(world: &World) -> Vec<String> {
     // again each time its connection ends.
     let published: BTreeSet<&Bytes> = world.published().iter().map(|p| &p.payload).collect();
     for d in world.delivered() {
-        // A retained copy sent for a new subscription is a copy of its own.
+        // A retained copy sent for a new subscription is a copy of its own
+        // (RETAIN=1 also marks live Retain As Published copies; the history
+        // checker's exactly-once rule judges every copy).
         if d.qos != Qos::ExactlyOnce || d.retain || !published.contains(&d.payload) {
             continue;
         }

@@ -121,8 +121,8 @@ pub struct Delivered {
     pub payload: Bytes,
     /// QoS it arrived with.
     pub qos: Qos,
-    /// Its RETAIN flag (set on a retained message sent for a new
-    /// subscription).
+    /// Its RETAIN flag: set on a retained message sent for a new
+    /// subscription, and on live copies under Retain As Published.
     pub retain: bool,
     /// When.
     pub at: Duration,
