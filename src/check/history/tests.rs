@@ -655,6 +655,46 @@ fn only_a_connected_subscriber_is_owed_a_delivery_at_the_end() {
     assert_one(&back.pending(), rule::PENDING_DELIVERY, v3_1_1::MQTT_3_1_2_5, ack);
 }
 
+/// A client's own will is not owed to its own No Local subscription (brokers skip it, as for its other publications); without No Local it is.
+#[test]
+fn a_will_is_not_owed_to_its_own_no_local_subscription() {
+    let build = |no_local: bool| {
+        let mut h = H::new();
+        let will = Will {
+            topic: TopicName::new("will/w").expect("valid"),
+            payload: Bytes::from_static(b"gone"),
+            qos: Qos::AtLeastOnce,
+            retain: false,
+            properties: Properties::default(),
+        };
+        let props = Properties::from(PropertyValues { session_expiry_interval_secs: Some(300), ..Default::default() });
+        h.connect_with("w", 1, Version::V5, true, props.clone(), Some(will.clone()));
+        h.connack("w", 1, false);
+        let mut options = SubscriptionOptions::qos(Qos::AtLeastOnce);
+        options.no_local = no_local;
+        let subscribe = Subscribe {
+            packet_id: pid(1),
+            properties: Properties::default(),
+            subscriptions: vec![Subscription { filter: TopicFilter::new("will/#").expect("valid"), options }],
+        };
+        h.packet("w", 1, Dir::Sent, Packet::Subscribe(subscribe), 10);
+        suback_only(&mut h, "w", 1, 1, Qos::AtLeastOnce);
+        h.wait(Duration::from_secs(5));
+        let close = h.close("w", 1, ClosedBy::Network);
+        h.wait(Duration::from_secs(5));
+        h.connect_with("w", 2, Version::V5, false, props, Some(will));
+        h.connack("w", 2, true);
+        h.wait(Duration::from_secs(5));
+        (h, close)
+    };
+    let (skipped, _) = build(true);
+    assert_clean(&skipped.check());
+    assert_clean(&skipped.pending());
+    let (owed, close) = build(false);
+    assert_clean(&owed.check());
+    assert_one(&owed.pending(), rule::PENDING_WILL, v5::MQTT_3_1_2_8, close);
+}
+
 /// Sends SUBSCRIBE `id` for `filter` without waiting for the SUBACK.
 fn subscribe_only(h: &mut H, who: &str, conn: u64, id: u16, filter: &str, qos: Qos) {
     let subscribe = Subscribe {
