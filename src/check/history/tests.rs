@@ -368,6 +368,17 @@ fn an_in_flight_retained_publish_allows_either_value() {
     assert_clean(&h.check());
 }
 
+/// The will "gone" on `will/w` at QoS 1, not retained, without properties.
+fn gone_will() -> Will {
+    Will {
+        topic: TopicName::new("will/w").expect("valid"),
+        payload: Bytes::from_static(b"gone"),
+        qos: Qos::AtLeastOnce,
+        retain: false,
+        properties: Properties::default(),
+    }
+}
+
 /// A will with the given close; the subscriber listens on `will/#` at QoS 1.
 fn will_history(normal: bool, deliver: bool) -> (H, usize, Option<usize>) {
     let mut h = H::new();
@@ -376,13 +387,7 @@ fn will_history(normal: bool, deliver: bool) -> (H, usize, Option<usize>) {
     // Well before the will can go (a subscription acknowledged within the
     // timing slack of the close may postdate the will).
     h.wait(Duration::from_secs(5));
-    let will = Will {
-        topic: TopicName::new("will/w").expect("valid"),
-        payload: Bytes::from_static(b"gone"),
-        qos: Qos::AtLeastOnce,
-        retain: false,
-        properties: Properties::default(),
-    };
+    let will = gone_will();
     h.connect_with("w", 1, Version::V5, true, Properties::default(), Some(will));
     h.connack("w", 1, false);
     let close = if normal {
@@ -424,11 +429,8 @@ fn a_will_after_resuming_within_the_will_delay_is_caught() {
     h.connect("sub", 1, true, 0, false);
     h.subscribe("sub", 1, 1, "will/#", Qos::AtLeastOnce);
     let will = Will {
-        topic: TopicName::new("will/w").expect("valid"),
-        payload: Bytes::from_static(b"gone"),
-        qos: Qos::AtLeastOnce,
-        retain: false,
         properties: Properties::from(PropertyValues { will_delay_interval_secs: Some(60), ..Default::default() }),
+        ..gone_will()
     };
     let props = Properties::from(PropertyValues { session_expiry_interval_secs: Some(300), ..Default::default() });
     h.connect_with("w", 1, Version::V5, true, props.clone(), Some(will));
@@ -660,13 +662,7 @@ fn only_a_connected_subscriber_is_owed_a_delivery_at_the_end() {
 fn a_will_is_not_owed_to_its_own_no_local_subscription() {
     let build = |no_local: bool| {
         let mut h = H::new();
-        let will = Will {
-            topic: TopicName::new("will/w").expect("valid"),
-            payload: Bytes::from_static(b"gone"),
-            qos: Qos::AtLeastOnce,
-            retain: false,
-            properties: Properties::default(),
-        };
+        let will = gone_will();
         let props = Properties::from(PropertyValues { session_expiry_interval_secs: Some(300), ..Default::default() });
         h.connect_with("w", 1, Version::V5, true, props.clone(), Some(will.clone()));
         h.connack("w", 1, false);
@@ -755,13 +751,7 @@ fn subscribes_in_flight_together_share_their_retained_copies() {
 fn a_retained_will_on_subscribe_is_not_a_will_while_alive() {
     let build = |normal: bool| {
         let mut h = H::new();
-        let will = Will {
-            topic: TopicName::new("will/w").expect("valid"),
-            payload: Bytes::from_static(b"gone"),
-            qos: Qos::AtLeastOnce,
-            retain: true,
-            properties: Properties::default(),
-        };
+        let will = Will { retain: true, ..gone_will() };
         h.connect_with("w", 1, Version::V5, true, Properties::default(), Some(will.clone()));
         h.connack("w", 1, false);
         if normal {
@@ -793,13 +783,7 @@ fn a_will_published_while_its_client_was_silenced_is_not_early() {
         let mut h = H::new();
         h.connect("sub", 1, true, 0, false);
         h.subscribe("sub", 1, 1, "will/#", Qos::AtLeastOnce);
-        let will = Will {
-            topic: TopicName::new("will/w").expect("valid"),
-            payload: Bytes::from_static(b"gone"),
-            qos: Qos::AtLeastOnce,
-            retain: false,
-            properties: Properties::default(),
-        };
+        let will = gone_will();
         h.connect_with("w", 1, Version::V5, true, Properties::default(), Some(will));
         h.connack("w", 1, false);
         if silenced {
