@@ -25,7 +25,7 @@ mod tests;
 use std::path::PathBuf;
 
 pub use gen::{draw, draw_with, Drawn, Knobs, Profile};
-pub use run::{judge, Finding, Judged, Kind};
+pub use run::{judge, judge_with, Finding, Judged, Kind};
 pub use seedfile::{SeedFile, SeedFileError, SeedScenario};
 pub use shrink::{shrink, Limits, Shrunk};
 pub use sweep::{sweep, Plan, Progress, Report, SeedResult, Tweak};

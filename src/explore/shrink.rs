@@ -7,9 +7,9 @@
 //! ([`Limits::max_runs`]); the result is the smallest scenario found
 //! within that bound, which still fails.
 
-use crate::sim::{Action, Fault, FaultPlan, FaultStep, Scenario, Step};
+use crate::sim::{Action, Fault, FaultPlan, FaultStep, HeaderDetail, Scenario, Step};
 
-use super::run::{judge, Kind};
+use super::run::{judge_with, Kind};
 
 /// Bounds on shrinking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,7 @@ pub fn shrink(scenario: &Scenario, seed: u64, signature: &(Kind, String, Option<
             return false;
         }
         *runs += 1;
-        judge(s, seed).shows(signature)
+        judge_with(s, seed, HeaderDetail::Brief).shows(signature)
     };
     let size_before = size(scenario);
     let mut best = scenario.clone();

@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use crate::sim::Scenario;
+use crate::sim::{HeaderDetail, Scenario};
 use crate::spec::StatementId;
 
 use super::gen::{self, Knobs, Profile};
-use super::run::{judge, Finding, Kind};
+use super::run::{judge_with, Finding, Kind};
 
 /// A change applied to every drawn scenario before it runs (e.g. a broker
 /// defect switched on).
@@ -174,7 +174,7 @@ pub struct Report {
 /// Judges one seed of `plan`.
 pub fn run_seed(plan: &Plan, seed: u64) -> SeedResult {
     let (scenario, _) = plan.scenario(seed);
-    let judged = judge(&scenario, seed);
+    let judged = judge_with(&scenario, seed, HeaderDetail::Brief);
     SeedResult { seed, kind: judged.kind, findings: judged.findings, cited: judged.cited, simulated: judged.simulated }
 }
 

@@ -359,12 +359,12 @@ fn observe(
                 match packet {
                     Packet::Connack(ack) => {
                         if !ack.session_present {
-                            sessions.filters.remove(endpoint);
+                            sessions.filters.remove(endpoint.as_str());
                         }
-                        sessions.connected.insert(endpoint.clone(), ack.reason_code.0 < 0x80);
+                        sessions.connected.insert(endpoint.to_string(), ack.reason_code.0 < 0x80);
                         acks.push(Line::Connack {
                             step,
-                            client: endpoint.clone(),
+                            client: endpoint.to_string(),
                             session_present: ack.session_present,
                             reason_code: ack.reason_code.0,
                         });
@@ -378,13 +378,13 @@ fn observe(
                             )));
                         };
                         if ack.reason_codes.iter().all(|c| c.0 < 0x80) {
-                            let fs = sessions.filters.entry(endpoint.clone()).or_default();
+                            let fs = sessions.filters.entry(endpoint.to_string()).or_default();
                             if !fs.contains(filter) {
                                 fs.push(filter.clone());
                             }
                         }
                         let reason_codes = ack.reason_codes.iter().map(|c| c.0).collect();
-                        acks.push(Line::Suback { step, client: endpoint.clone(), reason_codes });
+                        acks.push(Line::Suback { step, client: endpoint.to_string(), reason_codes });
                     }
                     Packet::Unsuback(ack) => {
                         let Some(Op::Unsubscribe { filter }) =
@@ -394,11 +394,11 @@ fn observe(
                                 "{endpoint}: an UNSUBACK outside its unsubscribe step {step}"
                             )));
                         };
-                        if let Some(fs) = sessions.filters.get_mut(endpoint) {
+                        if let Some(fs) = sessions.filters.get_mut(endpoint.as_str()) {
                             fs.retain(|f| f != filter);
                         }
                         let reason_codes = ack.reason_codes.iter().map(|c| c.0).collect();
-                        acks.push(Line::Unsuback { step, client: endpoint.clone(), reason_codes });
+                        acks.push(Line::Unsuback { step, client: endpoint.to_string(), reason_codes });
                     }
                     _ => {}
                 }

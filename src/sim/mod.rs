@@ -33,5 +33,5 @@ pub use client::{ClientOut, Command, SimClient};
 pub use faults::{Fault, FaultPlan, FaultStep, Swarm, BROKER};
 pub use net::{LatencyMs, Network, Side};
 pub use rng::SimRng;
-pub use scenario::{Action, ClientSpec, RandomFaults, RunOutcome, Scenario, Step, Verdict};
+pub use scenario::{Action, ClientSpec, HeaderDetail, RandomFaults, RunOutcome, Scenario, Step, Verdict};
 pub use world::{Stop, World, WorldConfig};

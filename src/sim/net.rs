@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rng::Stream;
 use crate::model::ConnectionId;
+use crate::trace::Endpoint;
 
 /// Which end of a connection: the side that connected or the side that accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -146,7 +147,7 @@ pub enum Sent {
 pub struct Network {
     default_latency: LatencyMs,
     /// Endpoint names, numbered in the order they were first seen.
-    names: Vec<String>,
+    names: Vec<Endpoint>,
     /// Endpoint numbers by name.
     ids: BTreeMap<String, usize>,
     /// Keyed by (from, to) endpoint numbers.
@@ -174,7 +175,7 @@ impl Network {
             return *id;
         }
         let id = self.names.len();
-        self.names.push(name.to_owned());
+        self.names.push(Endpoint::new(name));
         self.ids.insert(name.to_owned(), id);
         id
     }
@@ -227,7 +228,7 @@ impl Network {
     pub fn heal_all(&mut self, now: Duration, rng: &mut Stream) -> Vec<Arrival> {
         // In the order of the names, whatever order they were numbered in.
         let mut pairs: Vec<(String, String)> =
-            self.links.keys().map(|(a, b)| (self.names[*a].clone(), self.names[*b].clone())).collect();
+            self.links.keys().map(|(a, b)| (self.names[*a].to_string(), self.names[*b].to_string())).collect();
         pairs.sort();
         let mut out = Vec::new();
         for (a, b) in &pairs {
@@ -290,7 +291,13 @@ impl Network {
 
     /// The endpoint names of `conn`'s connector and acceptor.
     pub fn names(&self, conn: ConnectionId) -> Option<(&str, &str)> {
-        self.conns.get(&conn).map(|c| (self.names[c.ends[0]].as_str(), self.names[c.ends[1]].as_str()))
+        self.endpoints(conn).map(|(a, b)| (a.as_str(), b.as_str()))
+    }
+
+    /// The endpoints of `conn`'s connector and acceptor, as events carry
+    /// them (cloning one does not allocate).
+    pub fn endpoints(&self, conn: ConnectionId) -> Option<(&Endpoint, &Endpoint)> {
+        self.conns.get(&conn).map(|c| (&self.names[c.ends[0]], &self.names[c.ends[1]]))
     }
 
     /// Whether `side` of `conn` is still open.

@@ -31,7 +31,7 @@ use super::rng::SimRng;
 use super::wills::{OwedWill, WillWatch};
 use crate::codec::{decode, DecodeOptions, Packet, Properties, Qos, Version};
 use crate::model::{Broker, BrokerConfig, Citation, ConnectionId, Output, Server, Session};
-use crate::trace::{self, ClosedBy, Dir, EventKind, Trace};
+use crate::trace::{self, ClosedBy, Dir, Endpoint, EventKind, Trace};
 
 /// The world's knobs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +144,8 @@ pub struct ActiveSubscription {
 /// One hosted client and its driver state.
 struct Host {
     name: String,
+    /// `name`, as events carry it.
+    endpoint: Endpoint,
     machine: Box<dyn SimClient>,
     conn: Option<ConnectionId>,
     /// Whether the driver keeps it connected (reconnecting after a close).
@@ -218,6 +220,8 @@ struct Decoder {
 /// The simulated world. See the module documentation.
 pub struct World {
     config: WorldConfig,
+    /// The broker's name, as events carry it.
+    broker_endpoint: Endpoint,
     now: Duration,
     seq: u64,
     steps: u64,
@@ -274,6 +278,7 @@ impl World {
             delivered_by_payload: BTreeMap::new(),
             violations: Vec::new(),
             stop: None,
+            broker_endpoint: Endpoint::new(BROKER),
         };
         world.arm_broker();
         world
@@ -284,6 +289,7 @@ impl World {
     pub fn add_client(&mut self, name: &str, machine: Box<dyn SimClient>, persistent: bool) -> usize {
         self.hosts.push(Host {
             name: name.to_owned(),
+            endpoint: Endpoint::new(name),
             machine,
             conn: None,
             want_connected: false,
@@ -561,8 +567,8 @@ impl World {
     fn reset(&mut self, conn: ConnectionId) {
         let Some(i) = self.hosts.iter().position(|h| h.conn == Some(conn)) else { return };
         let now = self.now;
-        let name = self.hosts[i].name.clone();
-        self.record(EventKind::Closed { endpoint: name, conn: conn.0, by: ClosedBy::Network });
+        let endpoint = self.hosts[i].endpoint.clone();
+        self.record(EventKind::Closed { endpoint, conn: conn.0, by: ClosedBy::Network });
         self.net.close_silently(conn, Side::Connector);
         self.hosts[i].conn = None;
         self.hosts[i].connected = false;
@@ -675,7 +681,11 @@ impl World {
                     self.durable = Some(broker.export_sessions());
                 }
                 for conn in self.net.conns_of(BROKER, Side::Acceptor) {
-                    self.record(EventKind::Closed { endpoint: BROKER.to_owned(), conn: conn.0, by: ClosedBy::Network });
+                    self.record(EventKind::Closed {
+                        endpoint: self.broker_endpoint.clone(),
+                        conn: conn.0,
+                        by: ClosedBy::Network,
+                    });
                     self.send(conn, Side::Acceptor, Segment::Fin);
                 }
             }
@@ -738,7 +748,7 @@ impl World {
             Ok((conn, open)) => {
                 self.hosts[i].conn = Some(conn);
                 self.hosts[i].connected = false;
-                self.record(EventKind::Opened { endpoint: name, conn: conn.0, peer: BROKER.to_owned() });
+                self.record(EventKind::Opened { endpoint: name.into(), conn: conn.0, peer: BROKER.to_owned() });
                 if let Some(open) = open {
                     self.push(open.at, Wake::Arrive(open));
                 }
@@ -776,8 +786,8 @@ impl World {
     fn close_client(&mut self, i: usize, by: ClosedBy) {
         let Some(conn) = self.hosts[i].conn.take() else { return };
         self.hosts[i].connected = false;
-        let name = self.hosts[i].name.clone();
-        self.record(EventKind::Closed { endpoint: name, conn: conn.0, by });
+        let endpoint = self.hosts[i].endpoint.clone();
+        self.record(EventKind::Closed { endpoint, conn: conn.0, by });
         self.send(conn, Side::Connector, Segment::Fin);
         if by != ClosedBy::Local {
             let now = self.now;
@@ -820,7 +830,7 @@ impl World {
         match arrival.segment {
             Segment::Open => {
                 let peer = self.net.names(conn).map(|(c, _)| c.to_owned()).unwrap_or_default();
-                self.record(EventKind::Opened { endpoint: BROKER.to_owned(), conn: conn.0, peer });
+                self.record(EventKind::Opened { endpoint: self.broker_endpoint.clone(), conn: conn.0, peer });
                 if let Some(b) = self.broker.as_mut() {
                     b.handle_connection_opened(now, conn);
                 }
@@ -832,7 +842,11 @@ impl World {
                 }
             }
             Segment::Fin => {
-                self.record(EventKind::Closed { endpoint: BROKER.to_owned(), conn: conn.0, by: ClosedBy::Peer });
+                self.record(EventKind::Closed {
+                    endpoint: self.broker_endpoint.clone(),
+                    conn: conn.0,
+                    by: ClosedBy::Peer,
+                });
                 self.wills.closed(now, conn);
                 self.broker_end_closed(conn);
                 self.net.close_silently(conn, Side::Acceptor);
@@ -856,8 +870,8 @@ impl World {
                 self.hosts[i].machine.handle_bytes(now, &bytes);
             }
             Segment::Fin => {
-                let name = self.hosts[i].name.clone();
-                self.record(EventKind::Closed { endpoint: name, conn: arrival.conn.0, by: ClosedBy::Peer });
+                let endpoint = self.hosts[i].endpoint.clone();
+                self.record(EventKind::Closed { endpoint, conn: arrival.conn.0, by: ClosedBy::Peer });
                 self.net.close_silently(arrival.conn, Side::Connector);
                 self.hosts[i].conn = None;
                 self.hosts[i].connected = false;
@@ -882,7 +896,7 @@ impl World {
                 Output::Close { conn } => {
                     if self.net.is_open(conn, Side::Acceptor) {
                         self.record(EventKind::Closed {
-                            endpoint: BROKER.to_owned(),
+                            endpoint: self.broker_endpoint.clone(),
                             conn: conn.0,
                             by: ClosedBy::Local,
                         });
@@ -891,13 +905,13 @@ impl World {
                         self.send(conn, Side::Acceptor, Segment::Fin);
                     }
                 }
-                Output::Cite(c) => self.cite(BROKER.to_owned(), c),
+                Output::Cite(c) => self.cite(self.broker_endpoint.clone(), c),
             }
         }
         self.arm_broker();
     }
 
-    fn cite(&mut self, endpoint: String, c: Citation) {
+    fn cite(&mut self, endpoint: Endpoint, c: Citation) {
         let kind = match c.kind {
             crate::model::CiteKind::Checked => trace::CiteKind::Checked,
             crate::model::CiteKind::Violated => trace::CiteKind::Violated,
@@ -918,7 +932,7 @@ impl World {
                 ClientOut::Close => self.close_client(i, ClosedBy::Local),
                 ClientOut::Cite(c) => {
                     let c = Citation { conn: self.hosts[i].conn, ..c };
-                    self.cite(self.hosts[i].name.clone(), c);
+                    self.cite(self.hosts[i].endpoint.clone(), c);
                 }
                 ClientOut::Connected { session_present, reason_code } => {
                     let host = &mut self.hosts[i];
@@ -1060,8 +1074,11 @@ impl World {
             None => false,
         };
         let endpoint = match side {
-            Side::Acceptor => BROKER.to_owned(),
-            Side::Connector => self.net.names(conn).map(|(c, _)| c.to_owned()).unwrap_or_default(),
+            Side::Acceptor => self.broker_endpoint.clone(),
+            Side::Connector => match self.net.endpoints(conn) {
+                Some((c, _)) => c.clone(),
+                None => Endpoint::new(""),
+            },
         };
         // Fast path: nothing buffered, so whole packets need no copy and no
         // decoder is stored unless bytes are left over or they are malformed.
@@ -1089,7 +1106,7 @@ impl World {
     /// used. Undecodable bytes are recorded once and break the decoder.
     fn decode_into_trace(
         &mut self,
-        endpoint: &str,
+        endpoint: &Endpoint,
         conn: ConnectionId,
         dir: Dir,
         buf: &[u8],
@@ -1119,14 +1136,14 @@ impl World {
                         }
                     }
                     start += used;
-                    let endpoint = endpoint.to_owned();
+                    let endpoint = endpoint.clone();
                     self.record(EventKind::Packet { endpoint, conn: conn.0, dir, packet, bytes_len: used });
                 }
                 Ok(None) => return start,
                 Err(e) => {
                     let hex = buf[start..].iter().map(|b| format!("{b:02x}")).collect();
                     self.record(EventKind::Malformed {
-                        endpoint: endpoint.to_owned(),
+                        endpoint: endpoint.clone(),
                         conn: conn.0,
                         dir,
                         hex,

@@ -42,7 +42,7 @@ pub(crate) fn sample_trace() -> Trace {
     let mut trace = Trace::new(header(), 100);
     let ms = Duration::from_millis;
     let packet = |endpoint: &str, conn, dir, packet, bytes_len| EventKind::Packet {
-        endpoint: endpoint.to_owned(),
+        endpoint: endpoint.into(),
         conn,
         dir,
         packet,
@@ -65,13 +65,13 @@ pub(crate) fn sample_trace() -> Trace {
 
     let events = [
         (ms(0), EventKind::Note { text: "phase safety".to_owned() }),
-        (ms(3), EventKind::Opened { endpoint: "broker".to_owned(), conn: 1, peer: "client-a".to_owned() }),
+        (ms(3), EventKind::Opened { endpoint: "broker".into(), conn: 1, peer: "client-a".to_owned() }),
         (ms(3), packet("client-a", 1, Dir::Sent, Packet::Connect(connect.clone()), 23)),
         (ms(4), packet("broker", 1, Dir::Received, Packet::Connect(connect), 23)),
         (
             ms(4),
             EventKind::Cite {
-                endpoint: "broker".to_owned(),
+                endpoint: "broker".into(),
                 conn: Some(1),
                 statement: v5::MQTT_3_1_4_5,
                 kind: CiteKind::Fulfilled,
@@ -95,7 +95,7 @@ pub(crate) fn sample_trace() -> Trace {
         (
             ms(45_000),
             EventKind::Malformed {
-                endpoint: "broker".to_owned(),
+                endpoint: "broker".into(),
                 conn: 2,
                 dir: Dir::Received,
                 hex: "3f00".to_owned(),
@@ -103,17 +103,17 @@ pub(crate) fn sample_trace() -> Trace {
                 statement: Some(v5::MQTT_3_3_1_4),
             },
         ),
-        (ms(45_000), EventKind::Closed { endpoint: "broker".to_owned(), conn: 2, by: ClosedBy::Local }),
+        (ms(45_000), EventKind::Closed { endpoint: "broker".into(), conn: 2, by: ClosedBy::Local }),
         (
             ms(90_000),
             EventKind::Cite {
-                endpoint: "broker".to_owned(),
+                endpoint: "broker".into(),
                 conn: Some(1),
                 statement: v5::MQTT_3_1_2_22,
                 kind: CiteKind::Fulfilled,
             },
         ),
-        (ms(90_000), EventKind::Closed { endpoint: "broker".to_owned(), conn: 1, by: ClosedBy::Local }),
+        (ms(90_000), EventKind::Closed { endpoint: "broker".into(), conn: 1, by: ClosedBy::Local }),
         (ms(90_000), EventKind::Verdict { text: "pass".to_owned() }),
     ];
     for (at, kind) in events {

@@ -136,7 +136,7 @@ mod tests {
         binary.properties.correlation_data = Some(Bytes::from_static(&[1, 2, 3]));
         binary.properties.user_properties = vec![("a".to_owned(), "1".to_owned()), ("a".to_owned(), "2".to_owned())];
         let kind = EventKind::Packet {
-            endpoint: "client-b".to_owned(),
+            endpoint: "client-b".into(),
             conn: 3,
             dir: Dir::Received,
             packet: Packet::Publish(binary),

@@ -20,6 +20,7 @@ mod jsonl;
 mod text;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -61,6 +62,124 @@ impl TraceHeader {
             config,
             mqttsim_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
+    }
+}
+
+/// The name of an endpoint (`broker`, `client-a`, ...) in an event.
+///
+/// The text is shared, so recording an event with a name the recorder
+/// already holds does not allocate (a run records tens of thousands of
+/// events). It compares, orders, hashes, displays and serialises as its
+/// text, and derefs to `str`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Endpoint(Arc<str>);
+
+impl Endpoint {
+    /// An endpoint named `name`.
+    pub fn new(name: &str) -> Endpoint {
+        Endpoint(Arc::from(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Endpoint {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Endpoint {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Endpoint {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Endpoint {
+    fn from(name: &str) -> Endpoint {
+        Endpoint::new(name)
+    }
+}
+
+impl From<&String> for Endpoint {
+    fn from(name: &String) -> Endpoint {
+        Endpoint::new(name)
+    }
+}
+
+impl From<String> for Endpoint {
+    fn from(name: String) -> Endpoint {
+        Endpoint(Arc::from(name))
+    }
+}
+
+impl PartialEq<str> for Endpoint {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Endpoint {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Endpoint {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<Endpoint> for str {
+    fn eq(&self, other: &Endpoint) -> bool {
+        self == &*other.0
+    }
+}
+
+impl PartialEq<Endpoint> for &str {
+    fn eq(&self, other: &Endpoint) -> bool {
+        *self == &*other.0
+    }
+}
+
+impl PartialEq<Endpoint> for String {
+    fn eq(&self, other: &Endpoint) -> bool {
+        **self == *other.0
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Endpoint, D::Error> {
+        String::deserialize(deserializer).map(Endpoint::from)
     }
 }
 
@@ -156,7 +275,7 @@ pub enum EventKind {
     /// A whole, valid packet written or read by `endpoint`.
     Packet {
         /// Who saw it.
-        endpoint: String,
+        endpoint: Endpoint,
         /// On which of its connections.
         conn: u64,
         /// Written or read.
@@ -169,7 +288,7 @@ pub enum EventKind {
     /// Bytes that did not decode as a packet.
     Malformed {
         /// Who saw them.
-        endpoint: String,
+        endpoint: Endpoint,
         /// On which of its connections.
         conn: u64,
         /// Written or read.
@@ -185,7 +304,7 @@ pub enum EventKind {
     /// A connection was established.
     Opened {
         /// Who saw it.
-        endpoint: String,
+        endpoint: Endpoint,
         /// The number it has from now on.
         conn: u64,
         /// The other side (a host name or an address).
@@ -194,7 +313,7 @@ pub enum EventKind {
     /// A connection ended.
     Closed {
         /// Who saw it.
-        endpoint: String,
+        endpoint: Endpoint,
         /// Which connection.
         conn: u64,
         /// Who ended it.
@@ -203,7 +322,7 @@ pub enum EventKind {
     /// A statement was exercised at a decision point.
     Cite {
         /// Who made the decision.
-        endpoint: String,
+        endpoint: Endpoint,
         /// On which connection, when it concerns one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         conn: Option<u64>,

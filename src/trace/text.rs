@@ -588,7 +588,7 @@ mod tests {
     }
 
     fn sent(packet: Packet) -> EventKind {
-        EventKind::Packet { endpoint: "client-a".to_owned(), conn: 1, dir: Dir::Sent, packet, bytes_len: 0 }
+        EventKind::Packet { endpoint: "client-a".into(), conn: 1, dir: Dir::Sent, packet, bytes_len: 0 }
     }
 
     /// The header lines come first: seed, scenario, tick and the config as canonical JSON with sorted keys.
@@ -640,7 +640,7 @@ mod tests {
              props{message_expiry_interval_secs=60 user_properties=[\"k\"=\"v\"]}"
         );
         let received = EventKind::Packet {
-            endpoint: "broker".to_owned(),
+            endpoint: "broker".into(),
             conn: 12,
             dir: Dir::Received,
             packet: Packet::Publish(publish(QosPid::AtMostOnce, "t", b"")),
@@ -802,7 +802,7 @@ mod tests {
     #[test]
     fn a_malformed_event_shows_hex_error_and_statement() {
         let malformed = |statement| EventKind::Malformed {
-            endpoint: "broker".to_owned(),
+            endpoint: "broker".into(),
             conn: 2,
             dir: Dir::Received,
             hex: "3f00".to_owned(),
@@ -823,7 +823,7 @@ mod tests {
     #[test]
     fn long_malformed_bytes_are_truncated() {
         let kind = EventKind::Malformed {
-            endpoint: "broker".to_owned(),
+            endpoint: "broker".into(),
             conn: 1,
             dir: Dir::Sent,
             hex: "ab".repeat(100),
@@ -838,10 +838,10 @@ mod tests {
     /// Opening and closing a connection show the peer and who closed it.
     #[test]
     fn connection_events_show_peer_and_closer() {
-        let opened = EventKind::Opened { endpoint: "broker".to_owned(), conn: 1, peer: "client-a".to_owned() };
+        let opened = EventKind::Opened { endpoint: "broker".into(), conn: 1, peer: "client-a".to_owned() };
         assert_eq!(line(3, opened), "   0.003s broker     #1   ++ OPEN peer=client-a");
         for (by, word) in [(ClosedBy::Local, "local"), (ClosedBy::Peer, "peer"), (ClosedBy::Network, "network")] {
-            let closed = EventKind::Closed { endpoint: "client-a".to_owned(), conn: 3, by };
+            let closed = EventKind::Closed { endpoint: "client-a".into(), conn: 3, by };
             assert_eq!(line(3, closed), format!("   0.003s client-a   #3   -- CLOSE by={word}"));
         }
     }
@@ -850,7 +850,7 @@ mod tests {
     #[test]
     fn a_citation_shows_kind_and_statement() {
         let cite =
-            |conn, kind| EventKind::Cite { endpoint: "broker".to_owned(), conn, statement: v3_1_1::MQTT_3_3_1_4, kind };
+            |conn, kind| EventKind::Cite { endpoint: "broker".into(), conn, statement: v3_1_1::MQTT_3_3_1_4, kind };
         assert_eq!(
             line(4, cite(Some(1), CiteKind::Checked)),
             "   0.004s broker     #1   :: CITE checked 3.1.1/MQTT-3.3.1-4"
@@ -920,7 +920,7 @@ mod tests {
     /// Names with spaces or control characters are escaped so the columns stay separable.
     #[test]
     fn names_in_columns_never_contain_spaces() {
-        let opened = EventKind::Opened { endpoint: "my broker".to_owned(), conn: 1, peer: String::new() };
+        let opened = EventKind::Opened { endpoint: "my broker".into(), conn: 1, peer: String::new() };
         assert_eq!(line(0, opened), "   0.000s my\\u{20}broker #1   ++ OPEN peer=\"\"");
     }
 

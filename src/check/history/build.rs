@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use crate::codec::{Packet, Qos, RetainHandling, TopicFilter, Will};
 use crate::spec::Version;
-use crate::trace::{ClosedBy, Dir, Event, EventKind};
+use crate::trace::{ClosedBy, Dir, Endpoint, Event, EventKind};
 
 /// A fact's position in the trace and its simulated time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,7 +232,7 @@ pub(super) struct History {
 struct Builder {
     h: History,
     /// (endpoint, conn number) → connection index.
-    by_conn: BTreeMap<(String, u64), usize>,
+    by_conn: BTreeMap<(Endpoint, u64), usize>,
     /// endpoint → its latest connection.
     current: BTreeMap<String, usize>,
     /// session key → epoch counter.
@@ -285,7 +285,7 @@ pub(super) fn build(events: &[Event]) -> History {
 }
 
 impl Builder {
-    fn packet(&mut self, at: At, endpoint: &str, conn: u64, dir: Dir, packet: &Packet, bytes_len: usize) {
+    fn packet(&mut self, at: At, endpoint: &Endpoint, conn: u64, dir: Dir, packet: &Packet, bytes_len: usize) {
         if let (Dir::Sent, Packet::Connect(connect)) = (dir, packet) {
             let version = connect.version;
             let session_expiry = match version {
@@ -294,7 +294,7 @@ impl Builder {
             };
             let c = self.h.conns.len();
             self.h.conns.push(Conn {
-                endpoint: endpoint.to_owned(),
+                endpoint: endpoint.to_string(),
                 key: connect.client_id.clone(),
                 version,
                 connect: at,
@@ -310,11 +310,11 @@ impl Builder {
                 received: Vec::new(),
                 epoch: None,
             });
-            self.by_conn.insert((endpoint.to_owned(), conn), c);
-            self.current.insert(endpoint.to_owned(), c);
+            self.by_conn.insert((endpoint.clone(), conn), c);
+            self.current.insert(endpoint.to_string(), c);
             return;
         }
-        let Some(&c) = self.by_conn.get(&(endpoint.to_owned(), conn)) else { return };
+        let Some(&c) = self.by_conn.get(&(endpoint.clone(), conn)) else { return };
         if dir == Dir::Received {
             self.h.conns[c].received.push(at);
             self.h.received_sizes.push((at, c, bytes_len));

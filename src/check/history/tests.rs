@@ -48,7 +48,7 @@ impl H {
     }
 
     fn packet(&mut self, who: &str, conn: u64, dir: Dir, packet: Packet, bytes_len: usize) -> usize {
-        self.push(EventKind::Packet { endpoint: who.to_owned(), conn, dir, packet, bytes_len })
+        self.push(EventKind::Packet { endpoint: who.into(), conn, dir, packet, bytes_len })
     }
 
     fn connect_with(
@@ -197,7 +197,7 @@ impl H {
     }
 
     fn close(&mut self, who: &str, conn: u64, by: ClosedBy) -> usize {
-        self.push(EventKind::Closed { endpoint: who.to_owned(), conn, by })
+        self.push(EventKind::Closed { endpoint: who.into(), conn, by })
     }
 
     fn check(&self) -> Vec<Violation> {

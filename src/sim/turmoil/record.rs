@@ -28,7 +28,7 @@ use crate::codec::{decode, DecodeOptions, Packet};
 use crate::io::Listener;
 use crate::model::{Citation, ConnectionId};
 use crate::spec::Version;
-use crate::trace::{self, ClosedBy, Dir, EventKind, Trace, TraceError};
+use crate::trace::{self, ClosedBy, Dir, Endpoint, EventKind, Trace, TraceError};
 
 /// A handle on the trace of one turmoil run, shared by every host. Cheap to
 /// clone; `Send`, so streams that hold one can move into spawned tasks.
@@ -111,7 +111,7 @@ impl Recorder {
             crate::model::CiteKind::Fulfilled => trace::CiteKind::Fulfilled,
         };
         let conn = citation.conn.map(|c| conns.get(c));
-        self.record(EventKind::Cite { endpoint: endpoint.to_owned(), conn, statement: citation.statement, kind });
+        self.record(EventKind::Cite { endpoint: endpoint.into(), conn, statement: citation.statement, kind });
     }
 
     /// The stamp events get now.
@@ -217,7 +217,7 @@ struct Decoder {
 pub struct Recorded<S> {
     io: S,
     recorder: Recorder,
-    endpoint: String,
+    endpoint: Endpoint,
     conn: u64,
     /// CONNECT carries its version; every later packet is decoded by it.
     version: Version,
@@ -228,11 +228,11 @@ pub struct Recorded<S> {
 
 impl<S> Recorded<S> {
     fn new(recorder: Recorder, endpoint: &str, conn: u64, peer: SocketAddr, io: S) -> Recorded<S> {
-        recorder.record(EventKind::Opened { endpoint: endpoint.to_owned(), conn, peer: peer_name(peer) });
+        recorder.record(EventKind::Opened { endpoint: endpoint.into(), conn, peer: peer_name(peer) });
         Recorded {
             io,
             recorder,
-            endpoint: endpoint.to_owned(),
+            endpoint: endpoint.into(),
             conn,
             version: Version::V5,
             sent: Decoder::default(),
