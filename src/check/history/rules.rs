@@ -138,6 +138,19 @@ impl<'a> Checker<'a> {
                 (a, b) => a.or(b),
             }
         };
+        // When the broker had certainly stored publication `p` as the
+        // retained value for the last time, as `retained` judges it: an
+        // acknowledgement (PUBACK or PUBREC) after its last send, or once it
+        // was certainly routed.
+        let stored_by = |p: usize| {
+            let w = &h.pubs[p];
+            let last = w.sends.last().map_or(w.first, |&(a, _)| a);
+            let ack = w.acked.filter(|a| a.idx > last.idx).map(|a| a.at);
+            match (ack, routed_by(p)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
         for (d, delivery) in h.deliveries.iter().enumerate() {
             let recv = delivery.recv_at();
             let same_pubs: &[usize] =
@@ -184,16 +197,17 @@ impl<'a> Checker<'a> {
                     // (distinct filters) route it; a DUP resend of one too.
                     let epoch = delivery.conn.and_then(|c| h.conns[c].epoch);
                     // Not if a later retained write had certainly replaced
-                    // that value before the SUBSCRIBE was sent.
+                    // that value before the SUBSCRIBE was sent (judged as
+                    // `retained` does, which would reject that value).
                     let superseded = slot.zip(retained_p).is_some_and(|(g, p)| {
-                        routed_by(p).is_some_and(|applied| {
+                        stored_by(p).is_some_and(|applied| {
                             h.pubs.iter().enumerate().any(|(q, later)| {
                                 q != p
                                     && later.retain
                                     && !later.rejected
                                     && later.topic == delivery.topic
                                     && applied < later.first.at
-                                    && routed_by(q).is_some_and(|t| t < h.requests[g].at.at)
+                                    && stored_by(q).is_some_and(|t| t < h.requests[g].at.at)
                             })
                         })
                     });
@@ -272,12 +286,16 @@ impl<'a> Checker<'a> {
                     .find(|&&p| delivery.dup && delivery.qos == 1 && count(p, &live_count) > 0)
             };
             // Of several wills with one topic and payload (one per connection),
-            // prefer one this session had subscribed to before it could go out.
+            // prefer one this session had subscribed to before it could go out
+            // (not through a No Local subscription, for its own will: such a
+            // copy is never owed, see `obligations`).
             let routed = |p: usize| {
                 let from = self.published_from(p);
+                let own = h.pubs[p].key == delivery.key;
                 h.subs.iter().any(|s| {
                     s.key == delivery.key
                         && s.matches(&delivery.topic)
+                        && !(s.no_local && own)
                         && s.granted().is_some_and(|(acked, _)| acked.at <= from)
                         && s.unsubscribed.is_none_or(|u| u.at > from)
                 })
@@ -871,7 +889,28 @@ impl<'a> Checker<'a> {
         let h = self.h;
         let first = self.first_live();
         let mut reported = BTreeSet::new();
-        let mut firsts: Vec<(usize, usize)> = first.iter().map(|(&(p, _), &d)| (d, p)).collect();
+        // A retained-on-subscribe copy and a live Retain As Published copy of
+        // one publication look alike (RETAIN 1, same QoS): which one is live
+        // is not on the wire (the broker may send retained messages before
+        // the SUBACK), so the earlier of them may be the live delivery.
+        let lookalike = |p: usize, key: &str, d: usize| {
+            let live = &h.deliveries[d];
+            if !live.retain {
+                return d;
+            }
+            (0..d)
+                .find(|&e| {
+                    let copy = &h.deliveries[e];
+                    self.retained_for[e].is_some()
+                        && self.assigned[e] == Some(p)
+                        && copy.key == key
+                        && copy.retain
+                        && !copy.dup
+                        && copy.qos == live.qos
+                })
+                .unwrap_or(d)
+        };
+        let mut firsts: Vec<(usize, usize)> = first.iter().map(|(&(p, key), &d)| (lookalike(p, key, d), p)).collect();
         firsts.sort_unstable();
         // Only first deliveries to one session at one QoS of messages on one
         // topic at one QoS are compared: group them, in delivery order.

@@ -802,3 +802,127 @@ fn a_will_published_while_its_client_was_silenced_is_not_early() {
     let (early, delivered) = build(false);
     assert_one(&early.check(), rule::WILL, v5::MQTT_3_1_2_8, delivered);
 }
+
+/// A client's own will comes back to it through a later subscription without
+/// No Local: that delivery answers the will of the connection that ended
+/// after it subscribed, not that of an earlier one its No Local subscription
+/// skipped (never owed). Without the delivery, the later will is pending.
+#[test]
+fn an_own_will_is_attributed_to_the_connection_it_was_owed_for() {
+    let build = |deliver: bool| {
+        let mut h = H::new();
+        let will = gone_will();
+        let props = Properties::from(PropertyValues { session_expiry_interval_secs: Some(300), ..Default::default() });
+        h.connect_with("w", 1, Version::V5, true, props.clone(), Some(will.clone()));
+        h.connack("w", 1, false);
+        let mut options = SubscriptionOptions::qos(Qos::AtLeastOnce);
+        options.no_local = true;
+        let subscribe = Subscribe {
+            packet_id: pid(1),
+            properties: Properties::default(),
+            subscriptions: vec![Subscription { filter: TopicFilter::new("will/#").expect("valid"), options }],
+        };
+        h.packet("w", 1, Dir::Sent, Packet::Subscribe(subscribe), 10);
+        suback_only(&mut h, "w", 1, 1, Qos::AtLeastOnce);
+        h.wait(Duration::from_secs(5));
+        h.close("w", 1, ClosedBy::Network);
+        h.wait(Duration::from_secs(5));
+        h.connect_with("w", 2, Version::V5, false, props.clone(), Some(will.clone()));
+        h.connack("w", 2, true);
+        h.subscribe("w", 2, 2, "#", Qos::AtLeastOnce);
+        h.wait(Duration::from_secs(5));
+        let close = h.close("w", 2, ClosedBy::Network);
+        h.wait(Duration::from_secs(5));
+        h.connect_with("w", 3, Version::V5, false, props, Some(will));
+        h.connack("w", 3, true);
+        if deliver {
+            h.deliver("w", 3, Qos::AtLeastOnce, "will/w", "gone");
+        }
+        h.wait(Duration::from_secs(5));
+        (h, close)
+    };
+    let (delivered, _) = build(true);
+    assert_clean(&delivered.check());
+    assert_clean(&delivered.pending());
+    let (missing, close) = build(false);
+    assert_clean(&missing.check());
+    assert_one(&missing.pending(), rule::PENDING_WILL, v5::MQTT_3_1_2_8, close);
+}
+
+/// A RETAIN=1 copy of a value that a later retained write (acknowledged with
+/// PUBREC) replaced before a still unanswered SUBSCRIBE was sent is the live
+/// copy of a Retain As Published subscription, not that SUBSCRIBE's retained
+/// copy. Without Retain As Published it is a stale retained value.
+#[test]
+fn a_superseded_retained_value_is_a_live_copy_through_retain_as_published() {
+    let build = |rap: bool| {
+        let mut h = H::new();
+        h.connect("sub", 1, true, 300, false);
+        let mut options = SubscriptionOptions::qos(Qos::AtLeastOnce);
+        options.retain_as_published = rap;
+        let subscribe = Subscribe {
+            packet_id: pid(1),
+            properties: Properties::default(),
+            subscriptions: vec![Subscription { filter: TopicFilter::new("#").expect("valid"), options }],
+        };
+        h.packet("sub", 1, Dir::Sent, Packet::Subscribe(subscribe), 10);
+        suback_only(&mut h, "sub", 1, 1, Qos::AtLeastOnce);
+        h.wait(Duration::from_secs(5));
+        h.connect("pub", 1, true, 0, false);
+        h.publish_with("pub", 1, Qos::ExactlyOnce, 1, "r/t", "old", true, Properties::default());
+        h.wait(Duration::from_secs(5));
+        h.publish_with("pub", 1, Qos::ExactlyOnce, 2, "r/t", "new", true, Properties::default());
+        h.wait(Duration::from_secs(5));
+        subscribe_only(&mut h, "sub", 1, 2, "r/t", Qos::AtLeastOnce);
+        h.wait(Duration::from_secs(5));
+        let old = h.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "old");
+        (h, old)
+    };
+    let (live, _) = build(true);
+    assert_clean(&live.check());
+    let (stale, old) = build(false);
+    assert_one(&stale.check(), rule::RETAINED, v5::MQTT_3_3_1_5, old);
+}
+
+/// A subscriber with a Retain As Published subscription re-subscribes while
+/// a retained message is on its way: the live copy (RETAIN 1) may come before
+/// the SUBACK and the retained copy after it, or the other way round, so the
+/// earlier RETAIN 1 copy keeps the message's place in the publish order. A
+/// live copy with RETAIN 0 after a later message is still out of order.
+#[test]
+fn a_live_retain_as_published_copy_keeps_its_place_in_the_order() {
+    let build = |rap_copy_first: bool| {
+        let mut h = H::new();
+        h.connect("sub", 1, true, 300, false);
+        let mut options = SubscriptionOptions::qos(Qos::AtMostOnce);
+        options.retain_as_published = true;
+        let subscribe = Subscribe {
+            packet_id: pid(1),
+            properties: Properties::default(),
+            subscriptions: vec![Subscription { filter: TopicFilter::new("a/#").expect("valid"), options }],
+        };
+        h.packet("sub", 1, Dir::Sent, Packet::Subscribe(subscribe), 10);
+        suback_only(&mut h, "sub", 1, 1, Qos::AtMostOnce);
+        h.wait(Duration::from_secs(5));
+        h.connect("pub", 1, true, 0, false);
+        h.publish_with("pub", 1, Qos::AtMostOnce, 0, "a/b", "m1", true, Properties::default());
+        h.publish("pub", 1, Qos::AtMostOnce, 0, "a/b", "m2");
+        h.wait(Duration::from_secs(5));
+        subscribe_only(&mut h, "sub", 1, 2, "a/b", Qos::AtMostOnce);
+        let mut late = None;
+        if rap_copy_first {
+            h.deliver_retained("sub", 1, Qos::AtMostOnce, "a/b", "m1");
+            h.deliver("sub", 1, Qos::AtMostOnce, "a/b", "m2");
+        } else {
+            h.deliver("sub", 1, Qos::AtMostOnce, "a/b", "m2");
+            late = Some(h.deliver("sub", 1, Qos::AtMostOnce, "a/b", "m1"));
+        }
+        suback_only(&mut h, "sub", 1, 2, Qos::AtMostOnce);
+        h.deliver_retained("sub", 1, Qos::AtMostOnce, "a/b", "m1");
+        (h, late)
+    };
+    let (ok, _) = build(true);
+    assert_clean(&ok.check());
+    let (reordered, late) = build(false);
+    assert_one(&reordered.check(), rule::ORDER, v5::MQTT_4_6_0_5, late.expect("a late copy"));
+}
