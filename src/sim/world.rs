@@ -239,6 +239,8 @@ pub struct World {
     published: Vec<Published>,
     /// The first publish of each payload, by index in `published`.
     published_by_payload: BTreeMap<Bytes, usize>,
+    /// Index into `published` by (host, the client's sequence number).
+    published_by_seq: BTreeMap<(usize, u64), usize>,
     delivered: Vec<Delivered>,
     /// Who got each payload delivered: (client index, topic).
     delivered_by_payload: BTreeMap<Bytes, Vec<(usize, String)>>,
@@ -274,6 +276,7 @@ impl World {
             wills: WillWatch::default(),
             published: Vec::new(),
             published_by_payload: BTreeMap::new(),
+            published_by_seq: BTreeMap::new(),
             delivered: Vec::new(),
             delivered_by_payload: BTreeMap::new(),
             violations: Vec::new(),
@@ -371,6 +374,7 @@ impl World {
     /// Moves out what clients published and received (the world keeps empty lists).
     pub fn take_results(&mut self) -> (Vec<Published>, Vec<Delivered>) {
         self.published_by_payload.clear();
+        self.published_by_seq.clear();
         self.delivered_by_payload.clear();
         (mem::take(&mut self.published), mem::take(&mut self.delivered))
     }
@@ -974,13 +978,8 @@ impl World {
                 }
                 ClientOut::PublishCompleted { seq, .. } => {
                     let now = self.now;
-                    let name = &self.hosts[i].name;
-                    if let Some(p) = self
-                        .published
-                        .iter_mut()
-                        .find(|p| p.client == *name && p.seq == seq && p.completed_at.is_none())
-                    {
-                        p.completed_at = Some(now);
+                    if let Some(p) = self.published_by_seq.get(&(i, seq)).map(|&k| &mut self.published[k]) {
+                        p.completed_at.get_or_insert(now);
                     }
                 }
                 ClientOut::Subscribed { reason_codes } => {
@@ -1049,6 +1048,7 @@ impl World {
         let seq = self.hosts[i].machine.command(now, command.clone(), properties);
         if let (Command::Publish { topic, payload, qos, .. }, Some(seq)) = (command, seq) {
             self.published_by_payload.entry(payload.clone()).or_insert(self.published.len());
+            self.published_by_seq.entry((i, seq)).or_insert(self.published.len());
             self.published.push(Published {
                 client: self.hosts[i].name.clone(),
                 seq,
