@@ -180,6 +180,11 @@ impl Delivered {
     pub fn recv_at(&self) -> Duration {
         self.recv.map_or(self.at.at, |r| r.at)
     }
+
+    /// Where in the trace the client received it (the PUBLISH, else the delivery).
+    pub fn received(&self) -> At {
+        self.recv.unwrap_or(self.at)
+    }
 }
 
 /// A received PUBLISH not yet matched with a delivery.
@@ -412,13 +417,18 @@ impl Builder {
                 let epoch = self.h.conns[c].epoch.unwrap_or(0);
                 let request = self.h.requests.len();
                 let mut ids = Vec::new();
+                // Subscriptions an UNSUBSCRIBE sent earlier (UNSUBACK not yet
+                // received) may already have removed: the broker handles it
+                // before this SUBSCRIBE when both went on this connection.
+                let unsubscribing: Vec<usize> = self.pending_unsub.values().flatten().copied().collect();
                 for entry in &subscribe.subscriptions {
-                    let existed_before = self.h.subs.iter().any(|s| {
+                    let existed_before = self.h.subs.iter().enumerate().any(|(i, s)| {
                         s.key == key
                             && s.epoch == epoch
                             && s.filter == entry.filter
                             && s.granted().is_some()
                             && s.unsubscribed.is_none()
+                            && !unsubscribing.contains(&i)
                     });
                     // Re-subscribing replaces the old subscription once the
                     // broker handles this SUBSCRIBE (possibly at a lower QoS),

@@ -106,6 +106,9 @@ impl<'a> Checker<'a> {
     fn attribute(&mut self) {
         let h = self.h;
         let mut live_count: BTreeMap<(usize, &str), usize> = BTreeMap::new();
+        // The same, without the broker's DUP resends of a copy already
+        // received (QoS 1 may duplicate; a resend is no new routing).
+        let mut fresh_live: BTreeMap<(usize, &str), usize> = BTreeMap::new();
         // Live copies with RETAIN=1 (Retain As Published), per (publication, session).
         let mut rap_copies: BTreeMap<(usize, &str), usize> = BTreeMap::new();
         // Retained copies counted against each SUBSCRIBE request, per topic.
@@ -151,6 +154,67 @@ impl<'a> Checker<'a> {
                 (a, b) => a.or(b),
             }
         };
+        // The earliest each publication may have been published (see `published_from`).
+        let published: Vec<Duration> = (0..h.pubs.len()).map(|p| self.published_from(p)).collect();
+        // A live copy through a Retain As Published subscription keeps
+        // RETAIN=1 (MQTT-3.3.1-12): possible for a retained publication
+        // that subscription may have been in force for, as often as such
+        // subscriptions (distinct filters) route it; a DUP resend of one
+        // too. Which publication RETAIN=1 delivery `d` may be such a copy
+        // of, given the copies counted so far.
+        let rap_room = |d: usize,
+                        fresh_live: &BTreeMap<(usize, &str), usize>,
+                        rap_copies: &BTreeMap<(usize, &str), usize>|
+         -> Option<usize> {
+            let delivery = &h.deliveries[d];
+            let recv = delivery.recv_at();
+            let epoch = delivery.conn.and_then(|c| h.conns[c].epoch)?;
+            let same_pubs =
+                by_message.get(&(delivery.topic.as_str(), &delivery.payload[..])).map_or(&[][..], |v| v.as_slice());
+            same_pubs.iter().copied().find(|&p| {
+                let w = &h.pubs[p];
+                // A will may have gone out long before its client saw
+                // the connection end.
+                let published = published[p];
+                if !w.retain || published > recv {
+                    return false;
+                }
+                let own = w.origin == Origin::Client && w.key == delivery.key;
+                let routed = routed_by(p);
+                let last = w.sends.last().map_or((w.first, w.conn), |&s| s);
+                // The subscriptions that may have routed it (as
+                // `routes`), in force when the broker did.
+                let mut filters: Vec<&TopicFilter> = Vec::new();
+                let mut rap_filters: Vec<&TopicFilter> = Vec::new();
+                for s in &h.subs {
+                    let in_force = s.key == delivery.key
+                        && s.epoch == epoch
+                        && s.possible()
+                        && s.matches(&delivery.topic)
+                        && s.subscribe.at <= recv
+                        && s.unsubscribed.is_none_or(|u| published < u.at)
+                        && !(s.no_local && own)
+                        // Routed before the SUBSCRIBE was sent, or
+                        // sent before it on the same connection.
+                        && routed.is_none_or(|t| t > s.subscribe.at)
+                        && !(last.1 == s.conn && last.0.idx < s.subscribe.idx);
+                    if in_force && !filters.contains(&&s.filter) {
+                        filters.push(&s.filter);
+                    }
+                    if in_force && s.rap && !rap_filters.contains(&&s.filter) {
+                        rap_filters.push(&s.filter);
+                    }
+                }
+                // Each time it was routed as new (as `duplicates` allows).
+                let n = routings(h, cfg, w);
+                let k = (p, delivery.key.as_str());
+                let copies = rap_copies.get(&k).copied().unwrap_or(0);
+                let live = fresh_live.get(&k).copied().unwrap_or(0);
+                (copies < rap_filters.len() * n && live < filters.len() * n) || (delivery.dup && copies > 0)
+            })
+        };
+        // Delivery → the SUBSCRIBE request whose retained copy it counts as.
+        let mut slot_of: Vec<Option<usize>> = vec![None; h.deliveries.len()];
         for (d, delivery) in h.deliveries.iter().enumerate() {
             let recv = delivery.recv_at();
             let same_pubs: &[usize] =
@@ -159,7 +223,7 @@ impl<'a> Checker<'a> {
             if delivery.retain {
                 let request = h.requests.iter().enumerate().rev().find(|(_, r)| {
                     h.conns[r.conn].key == delivery.key
-                        && r.at.at <= recv
+                        && r.at.idx < delivery.received().idx
                         && r.subs.iter().any(|&s| h.subs[s].matches(&delivery.topic))
                 });
                 if let Some((r, _)) = request {
@@ -188,14 +252,10 @@ impl<'a> Checker<'a> {
                     let slot = if delivery.dup {
                         None
                     } else {
-                        self.retained_slot(&delivery.key, recv, &delivery.topic, retained_p, &used)
+                        self.retained_slot(&delivery.key, delivery.received(), &delivery.topic, retained_p, &used)
                     };
                     // Else a live copy through a Retain As Published
-                    // subscription keeps RETAIN=1 (MQTT-3.3.1-12): possible
-                    // for a retained publication that subscription may have
-                    // been in force for, as often as such subscriptions
-                    // (distinct filters) route it; a DUP resend of one too.
-                    let epoch = delivery.conn.and_then(|c| h.conns[c].epoch);
+                    // subscription (see `rap_room`).
                     // Not if a later retained write had certainly replaced
                     // that value before the SUBSCRIBE was sent (judged as
                     // `retained` does, which would reject that value).
@@ -211,52 +271,54 @@ impl<'a> Checker<'a> {
                             })
                         })
                     });
-                    let rap_live = (slot.is_none() || superseded)
-                        && epoch.is_some_and(|epoch| {
-                            same_pubs.iter().any(|&p| {
-                                let w = &h.pubs[p];
-                                if !w.retain || w.first.at > recv {
-                                    return false;
-                                }
-                                let own = w.origin == Origin::Client && w.key == delivery.key;
-                                let routed = routed_by(p);
-                                let last = w.sends.last().map_or((w.first, w.conn), |&s| s);
-                                // The subscriptions that may have routed it (as
-                                // `routes`), in force when the broker did.
-                                let mut filters: Vec<&TopicFilter> = Vec::new();
-                                let mut rap_filters: Vec<&TopicFilter> = Vec::new();
-                                for s in &h.subs {
-                                    let in_force = s.key == delivery.key
-                                    && s.epoch == epoch
-                                    && s.possible()
-                                    && s.matches(&delivery.topic)
-                                    && s.subscribe.at <= recv
-                                    && s.unsubscribed.is_none_or(|u| w.first.at < u.at)
-                                    && !(s.no_local && own)
-                                    // Routed before the SUBSCRIBE was sent, or
-                                    // sent before it on the same connection.
-                                    && routed.is_none_or(|t| t > s.subscribe.at)
-                                    && !(last.1 == s.conn && last.0.idx < s.subscribe.idx);
-                                    if in_force && !filters.contains(&&s.filter) {
-                                        filters.push(&s.filter);
-                                    }
-                                    if in_force && s.rap && !rap_filters.contains(&&s.filter) {
-                                        rap_filters.push(&s.filter);
-                                    }
-                                }
-                                // Each time it was routed as new (as `duplicates` allows).
-                                let n = routings(h, cfg, w);
-                                let k = (p, delivery.key.as_str());
-                                let copies = rap_copies.get(&k).copied().unwrap_or(0);
-                                let live = live_count.get(&k).copied().unwrap_or(0);
-                                (copies < rap_filters.len() * n && live < filters.len() * n)
-                                    || (delivery.dup && copies > 0)
-                            })
-                        });
+                    let rap_live = (slot.is_none() || superseded) && rap_room(d, &fresh_live, &rap_copies).is_some();
                     if !rap_live {
+                        // No SUBSCRIBE has room and no RAP subscription could
+                        // have forwarded it: perhaps an earlier copy on this
+                        // topic took the slot this one needs while it could
+                        // have been a live RAP copy itself (e.g. one queued
+                        // for the session, received between this SUBSCRIBE
+                        // and its SUBACK). Count that one as live instead.
+                        let repair = if slot.is_none() && !delivery.dup {
+                            (0..d).rev().find_map(|e| {
+                                let g = slot_of[e]?;
+                                let earlier = &h.deliveries[e];
+                                if earlier.key != delivery.key || earlier.topic != delivery.topic {
+                                    return None;
+                                }
+                                let mut freed = used.clone();
+                                *freed.get_mut(&(g, delivery.topic.as_str()))? -= 1;
+                                let mine = self.retained_slot(
+                                    &delivery.key,
+                                    delivery.received(),
+                                    &delivery.topic,
+                                    retained_p,
+                                    &freed,
+                                )?;
+                                let p = rap_room(e, &fresh_live, &rap_copies)?;
+                                Some((e, g, p, mine))
+                            })
+                        } else {
+                            None
+                        };
+                        let slot = match repair {
+                            Some((e, g, p, mine)) => {
+                                let key = h.deliveries[e].key.as_str();
+                                *used.entry((g, delivery.topic.as_str())).or_insert(0) -= 1;
+                                *live_count.entry((p, key)).or_insert(0) += 1;
+                                *fresh_live.entry((p, key)).or_insert(0) += 1;
+                                *rap_copies.entry((p, key)).or_insert(0) += 1;
+                                slot_of[e] = None;
+                                self.retained_for[e] = None;
+                                self.assigned[e] = Some(p);
+                                Some(mine)
+                            }
+                            None => slot,
+                        };
                         if let Some(g) = slot {
                             *used.entry((g, delivery.topic.as_str())).or_insert(0) += 1;
                         }
+                        slot_of[d] = slot;
                         self.retained_for[d] = Some(r);
                         self.assigned[d] = retained_p;
                         continue;
@@ -334,9 +396,14 @@ impl<'a> Checker<'a> {
                 .or_else(|| wills.last())
                 .copied();
             if let Some(p) = chosen {
-                *live_count.entry((p, delivery.key.as_str())).or_insert(0) += 1;
-                if delivery.retain {
-                    *rap_copies.entry((p, delivery.key.as_str())).or_insert(0) += 1;
+                let k = (p, delivery.key.as_str());
+                *live_count.entry(k).or_insert(0) += 1;
+                // A DUP copy after one already received resends that one.
+                if !(delivery.dup && fresh_live.get(&k).is_some_and(|&n| n > 0)) {
+                    *fresh_live.entry(k).or_insert(0) += 1;
+                    if delivery.retain {
+                        *rap_copies.entry(k).or_insert(0) += 1;
+                    }
                 }
             }
             self.assigned[d] = chosen;
@@ -637,7 +704,9 @@ impl<'a> Checker<'a> {
             let candidates: Vec<usize> = (0..h.requests.len())
                 .filter(|&g| {
                     let q = &h.requests[g];
-                    h.conns[q.conn].key == *key && q.at.at <= recv && self.retained_allowance(g, topic) > 0
+                    h.conns[q.conn].key == *key
+                        && q.at.idx < delivery.received().idx
+                        && self.retained_allowance(g, topic) > 0
                 })
                 .collect();
             let subscribed_at = if delivery.dup {
@@ -645,7 +714,7 @@ impl<'a> Checker<'a> {
                 // SUBSCRIBE, perhaps on an earlier connection: not a new copy.
                 candidates.first().map_or(req.at.at, |&g| h.requests[g].at.at)
             } else {
-                let chosen = self.retained_slot(key, recv, topic, self.assigned[d], &used);
+                let chosen = self.retained_slot(key, delivery.received(), topic, self.assigned[d], &used);
                 let Some(g) = chosen else {
                     let allowed = self.retained_allowance(r, topic);
                     let rh = req.subs.iter().map(|&s| &h.subs[s]).find(|s| s.matches(topic)).map(|s| s.rh);
@@ -755,23 +824,26 @@ impl<'a> Checker<'a> {
     /// The SUBSCRIBE request a retained copy of `topic` (value `p`), received
     /// by session `key` at `recv`, counts against: the earliest matching one
     /// sent before it with room left whose handling the value may have
-    /// preceded (the SUBACK, else the copy itself).
+    /// preceded (the SUBACK, else the copy itself). "Before" is by trace
+    /// order: a copy received at the same instant as a SUBSCRIBE but ahead
+    /// of it cannot answer it.
     fn retained_slot(
         &self,
         key: &str,
-        recv: Duration,
+        received: At,
         topic: &str,
         p: Option<usize>,
         used: &BTreeMap<(usize, &str), usize>,
     ) -> Option<usize> {
         let h = self.h;
+        let recv = received.at;
         let value_from = p.map(|p| self.published_from(p));
         (0..h.requests.len()).find(|&g| {
             let q = &h.requests[g];
             let allowance = self.retained_allowance(g, topic);
             let handled = q.subs.first().and_then(|&s| h.subs[s].acked).map_or(recv, |(a, _)| a.at).min(recv);
             h.conns[q.conn].key == key
-                && q.at.at <= recv
+                && q.at.idx < received.idx
                 && allowance > 0
                 && used.get(&(g, topic)).copied().unwrap_or(0) < allowance
                 && value_from.is_none_or(|t| t <= handled + self.cfg.timing_slack)

@@ -8,8 +8,9 @@ use bytes::Bytes;
 use super::{check_history, pending_at_end, render_violations, rule, CheckConfig, Violation};
 use crate::codec::PropertyValues;
 use crate::codec::{
-    Connack, Connect, Disconnect, Packet, PacketId, Properties, PubResponse, Publish, Qos, QosPid, ReasonCode, Suback,
-    Subscribe, Subscription, SubscriptionOptions, TopicFilter, TopicName, Unsuback, Unsubscribe, Will,
+    Connack, Connect, Disconnect, Packet, PacketId, Properties, PubResponse, Publish, Qos, QosPid, ReasonCode,
+    RetainHandling, Suback, Subscribe, Subscription, SubscriptionOptions, TopicFilter, TopicName, Unsuback,
+    Unsubscribe, Will,
 };
 use crate::spec::{v3_1_1, v5, StatementId, Version};
 use crate::trace::{ClosedBy, Dir, EventKind, Trace, TraceHeader};
@@ -925,4 +926,200 @@ fn a_live_retain_as_published_copy_keeps_its_place_in_the_order() {
     assert_clean(&ok.check());
     let (reordered, late) = build(false);
     assert_one(&reordered.check(), rule::ORDER, v5::MQTT_4_6_0_5, late.expect("a late copy"));
+}
+
+/// The next event happens at the same instant as the previous one.
+fn same_instant(h: &mut H) {
+    h.now -= Duration::from_millis(10);
+}
+
+/// Sends SUBSCRIBE `id` for `filter` with Retain As Published `rap` and
+/// Retain Handling `rh`, without waiting for the SUBACK.
+// A test script step: every argument is one field of the packet.
+#[allow(clippy::too_many_arguments)]
+fn subscribe_with_only(
+    h: &mut H,
+    who: &str,
+    conn: u64,
+    id: u16,
+    filter: &str,
+    qos: Qos,
+    rap: bool,
+    rh: RetainHandling,
+) {
+    let options =
+        SubscriptionOptions { retain_as_published: rap, retain_handling: rh, ..SubscriptionOptions::qos(qos) };
+    let subscribe = Subscribe {
+        packet_id: pid(id),
+        properties: Properties::default(),
+        subscriptions: vec![Subscription { filter: TopicFilter::new(filter).expect("valid filter"), options }],
+    };
+    h.packet(who, conn, Dir::Sent, Packet::Subscribe(subscribe), 10);
+}
+
+/// A RETAIN=1 QoS 0 PUBLISH received and handed to the application at one instant.
+fn deliver_retained_at_once(h: &mut H, who: &str, conn: u64, topic: &str, payload: &str) {
+    let publish = H::publish_packet(Qos::AtMostOnce, 0, topic, payload, true, Properties::default());
+    h.packet(who, conn, Dir::Received, Packet::Publish(publish), 20);
+    same_instant(h);
+    h.push(EventKind::Delivery {
+        client: who.to_owned(),
+        topic: topic.to_owned(),
+        qos: 0,
+        retain: true,
+        payload: Bytes::copy_from_slice(payload.as_bytes()),
+        publisher_seq: None,
+    });
+}
+
+/// A retained QoS 0 PUBLISH.
+fn publish_retained(h: &mut H, who: &str, conn: u64, topic: &str, payload: &str) -> usize {
+    h.publish_with(who, conn, Qos::AtMostOnce, 0, topic, payload, true, Properties::default())
+}
+
+/// A copy received at the same instant as a SUBSCRIBE but before it was
+/// sent is no retained copy for it: here a live Retain As Published copy
+/// that, counted against the new SUBSCRIBE, left no room for that
+/// SUBSCRIBE's real retained copy (seed 9250). A copy beyond what the
+/// subscriptions allow is still caught.
+#[test]
+fn a_copy_received_before_a_subscribe_was_sent_is_not_its_retained_copy() {
+    let mut h = H::new();
+    h.connect("sub", 1, true, 0, false);
+    subscribe_with_only(&mut h, "sub", 1, 1, "#", Qos::AtMostOnce, true, RetainHandling::SendIfNew);
+    suback_only(&mut h, "sub", 1, 1, Qos::AtMostOnce);
+    h.connect("pub", 1, true, 0, false);
+    h.wait(Duration::from_secs(2));
+    publish_retained(&mut h, "pub", 1, "t/a", "first");
+    deliver_retained_at_once(&mut h, "sub", 1, "t/a", "first");
+    same_instant(&mut h);
+    publish_retained(&mut h, "sub", 1, "t/a", "own");
+    same_instant(&mut h);
+    subscribe_with_only(&mut h, "sub", 1, 2, "#", Qos::AtMostOnce, true, RetainHandling::SendAtSubscribe);
+    // The live copy through the old "#", then the SUBACK, then the retained copy.
+    h.deliver_retained("sub", 1, Qos::AtMostOnce, "t/a", "own");
+    suback_only(&mut h, "sub", 1, 2, Qos::AtMostOnce);
+    h.deliver_retained("sub", 1, Qos::AtMostOnce, "t/a", "own");
+    assert_clean(&h.check());
+    let extra = h.deliver_retained("sub", 1, Qos::AtMostOnce, "t/a", "own");
+    assert_one(&h.check(), rule::RETAINED, v5::MQTT_3_3_1_9, extra);
+}
+
+/// A retained will forwarded live through a Retain As Published
+/// subscription keeps RETAIN=1 even when its client saw its connection end
+/// only later (silenced): not a retained-on-subscribe copy that Retain
+/// Handling 2 forbids (seeds 2285, 3327, 3806, 9487). Without Retain As
+/// Published the RETAIN=1 copy is still caught.
+#[test]
+fn a_retained_will_forwarded_through_retain_as_published_is_live() {
+    let build = |rap: bool| {
+        let mut h = H::new();
+        h.connect("sub", 1, true, 0, false);
+        subscribe_with_only(&mut h, "sub", 1, 1, "will/#", Qos::AtLeastOnce, rap, RetainHandling::DoNotSend);
+        suback_only(&mut h, "sub", 1, 1, Qos::AtLeastOnce);
+        let will = Will { retain: true, ..gone_will() };
+        h.connect_with("w", 1, Version::V5, true, Properties::default(), Some(will));
+        h.connack("w", 1, false);
+        h.push(EventKind::Fault { description: "silence w for 10000ms".to_owned() });
+        h.wait(Duration::from_secs(8));
+        let delivered = h.deliver_retained("sub", 1, Qos::AtLeastOnce, "will/w", "gone");
+        h.wait(Duration::from_secs(3));
+        h.packet("w", 1, Dir::Received, Packet::Disconnect(Disconnect::default()), 2);
+        h.close("w", 1, ClosedBy::Local);
+        (h, delivered)
+    };
+    let (ok, _) = build(true);
+    assert_clean(&ok.check());
+    let (plain, delivered) = build(false);
+    assert_one(&plain.check(), rule::RETAINED, v5::MQTT_3_3_1_11, delivered);
+}
+
+/// UNSUBSCRIBE then SUBSCRIBE of the same filter, sent together: the broker
+/// removes the subscription first, so Retain Handling 1 sends the retained
+/// message (seed 5719). Re-subscribing without the UNSUBSCRIBE must not.
+#[test]
+fn retain_handling_1_after_a_pending_unsubscribe_sends_retained() {
+    let build = |unsubscribe: bool| {
+        let mut h = H::new();
+        h.connect("pub", 1, true, 0, false);
+        h.publish_with("pub", 1, Qos::AtLeastOnce, 1, "r/t", "kept", true, Properties::default());
+        h.connect("sub", 1, true, 0, false);
+        subscribe_with_only(&mut h, "sub", 1, 1, "r/#", Qos::AtLeastOnce, false, RetainHandling::SendIfNew);
+        suback_only(&mut h, "sub", 1, 1, Qos::AtLeastOnce);
+        h.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "kept");
+        let filters = vec![TopicFilter::new("r/#").expect("valid filter")];
+        if unsubscribe {
+            let unsubscribe = Unsubscribe { packet_id: pid(2), properties: Properties::default(), filters };
+            h.packet("sub", 1, Dir::Sent, Packet::Unsubscribe(unsubscribe), 10);
+        }
+        subscribe_with_only(&mut h, "sub", 1, 3, "r/#", Qos::AtLeastOnce, false, RetainHandling::SendIfNew);
+        if unsubscribe {
+            let unsuback = Unsuback { packet_id: pid(2), properties: Properties::default(), reason_codes: vec![] };
+            h.packet("sub", 1, Dir::Received, Packet::Unsuback(unsuback), 5);
+        }
+        suback_only(&mut h, "sub", 1, 3, Qos::AtLeastOnce);
+        let again = h.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "kept");
+        (h, again)
+    };
+    let (ok, _) = build(true);
+    assert_clean(&ok.check());
+    let (resubscribed, again) = build(false);
+    assert_one(&resubscribed.check(), rule::RETAINED, v5::MQTT_3_3_1_10, again);
+}
+
+/// The broker's DUP resend of a Retain As Published copy is no new copy:
+/// with two such subscriptions the second one's copy may still follow
+/// (seed 4822); a third new copy is caught.
+#[test]
+fn a_dup_resend_does_not_use_up_a_retain_as_published_copy() {
+    let mut h = H::new();
+    h.connect("sub", 1, false, 300, false);
+    subscribe_with_only(&mut h, "sub", 1, 1, "t/#", Qos::AtLeastOnce, true, RetainHandling::DoNotSend);
+    suback_only(&mut h, "sub", 1, 1, Qos::AtLeastOnce);
+    subscribe_with_only(&mut h, "sub", 1, 2, "t/+", Qos::AtLeastOnce, true, RetainHandling::DoNotSend);
+    suback_only(&mut h, "sub", 1, 2, Qos::AtLeastOnce);
+    h.connect("pub", 1, true, 0, false);
+    h.publish_with("pub", 1, Qos::AtLeastOnce, 1, "t/b", "m", true, Properties::default());
+    h.deliver_retained("sub", 1, Qos::AtLeastOnce, "t/b", "m");
+    h.close("sub", 1, ClosedBy::Network);
+    h.connect("sub", 2, false, 300, true);
+    let mut resend = H::publish_packet(Qos::AtLeastOnce, 9, "t/b", "m", true, Properties::default());
+    resend.dup = true;
+    h.packet("sub", 2, Dir::Received, Packet::Publish(resend), 20);
+    h.push(EventKind::Delivery {
+        client: "sub".to_owned(),
+        topic: "t/b".to_owned(),
+        qos: 1,
+        retain: true,
+        payload: Bytes::from_static(b"m"),
+        publisher_seq: None,
+    });
+    h.deliver_retained("sub", 2, Qos::AtLeastOnce, "t/b", "m");
+    assert_clean(&h.check());
+    let third = h.deliver_retained("sub", 2, Qos::AtLeastOnce, "t/b", "m");
+    assert_one(&h.check(), rule::RETAINED, v5::MQTT_3_3_1_11, third);
+}
+
+/// A live Retain As Published copy of an older value, queued for the
+/// session and received between a SUBSCRIBE and its SUBACK, must not take
+/// the retained copy that SUBSCRIBE brings after (seeds 1894, 3106, 4288,
+/// 8760, 9272). A copy too many is still caught.
+#[test]
+fn a_queued_retain_as_published_copy_leaves_the_retained_copy_its_slot() {
+    let mut h = H::new();
+    h.connect("sub", 1, true, 0, false);
+    subscribe_with_only(&mut h, "sub", 1, 1, "u/#", Qos::AtMostOnce, true, RetainHandling::DoNotSend);
+    suback_only(&mut h, "sub", 1, 1, Qos::AtMostOnce);
+    h.connect("pub", 1, true, 0, false);
+    h.wait(Duration::from_secs(2));
+    publish_retained(&mut h, "pub", 1, "u/1", "a");
+    publish_retained(&mut h, "pub", 1, "u/1", "b");
+    subscribe_with_only(&mut h, "sub", 1, 2, "#", Qos::AtMostOnce, false, RetainHandling::SendAtSubscribe);
+    h.deliver_retained("sub", 1, Qos::AtMostOnce, "u/1", "a");
+    h.deliver_retained("sub", 1, Qos::AtMostOnce, "u/1", "b");
+    suback_only(&mut h, "sub", 1, 2, Qos::AtMostOnce);
+    h.deliver_retained("sub", 1, Qos::AtMostOnce, "u/1", "b");
+    assert_clean(&h.check());
+    let extra = h.deliver_retained("sub", 1, Qos::AtMostOnce, "u/1", "b");
+    assert_one(&h.check(), rule::RETAINED, v5::MQTT_3_3_1_9, extra);
 }
