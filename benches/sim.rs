@@ -23,6 +23,14 @@
 //!   between them, runner and world alone: the sweep rate an exploration
 //!   of this workload could reach before its own overhead.
 //!
+//! - `explore`, the standard generated workload (3 to 5 clients, 60 s
+//!   simulated, faults on, 5.0 options on; goal: at least 500 seeds/s on
+//!   two cores): `explore::sweep` on two jobs, judged by the history
+//!   checkers, printing seeds/s and the simulated-to-wall ratio; peer: the
+//!   turmoil driver (`sim::turmoil::run_scenario`, 10 ms tick) judging the
+//!   option-free form of the first seeds, against the discrete-event world
+//!   judging the same option-free scenarios, one thread each.
+//!
 //! Run: `cargo bench --bench sim` (`-- --quick` for fewer runs). For a
 //! profiler, `-- --profile N` runs only `fault-heavy` through the world
 //! alone for seeds `0..N` on one thread and prints seeds/s.
@@ -226,4 +234,47 @@ fn main() {
             per_s(wall)
         );
     }
+
+    explore_sweep(if quick { 1_000 } else { 3_000 }, if quick { 10 } else { 30 });
+}
+
+/// The standard explore workload on two jobs, and the turmoil driver as
+/// the peer on the option-free form of the first `peer_seeds` seeds.
+fn explore_sweep(seeds: u64, peer_seeds: u64) {
+    use mqttsim::explore::{self, Kind, Plan, Profile};
+    let plan = Plan { profile: Profile::Standard, ..Plan::seeds(0, seeds, 2) };
+    let report = explore::sweep(&plan, |_, _| {});
+    let p = &report.progress;
+    println!(
+        "explore, standard workload (faults and 5.0 options on): {} seeds on 2 jobs in {:.2} s  ->  {:.0} seeds/s, simulated/wall {:.0}x, {} failures",
+        p.seeds,
+        p.elapsed.as_secs_f64(),
+        p.seeds as f64 / p.elapsed.as_secs_f64(),
+        p.simulated.as_secs_f64() / p.elapsed.as_secs_f64(),
+        p.failures
+    );
+    let scenarios: Vec<_> =
+        (0..peer_seeds).map(|seed| explore::draw_without_options(seed, Profile::Standard).scenario).collect();
+    let (discrete, dwall, _) =
+        timed(|| scenarios.iter().enumerate().map(|(seed, s)| explore::judge(s, seed as u64).kind).collect::<Vec<_>>());
+    let (turmoil, twall, _) = timed(|| {
+        scenarios
+            .iter()
+            .enumerate()
+            .map(|(seed, s)| {
+                explore::run::verdict_kind(&mqttsim::sim::turmoil::run_scenario(s, seed as u64, 10).verdict)
+            })
+            .collect::<Vec<_>>()
+    });
+    let per_s = |d: Duration| peer_seeds as f64 / d.as_secs_f64();
+    let agree = discrete.iter().zip(&turmoil).filter(|(a, b)| a == b).count();
+    let passing = discrete.iter().filter(|k| **k == Kind::Pass).count();
+    println!("  option-free form of seeds 0..{peer_seeds}, one thread, judged the same way ({agree} of {peer_seeds} verdicts agree, {passing} pass):");
+    println!("    discrete-event world: {:.3} s  ->  {:.0} seeds/s", dwall.as_secs_f64(), per_s(dwall));
+    println!(
+        "    peer: turmoil driver, 10 ms tick: {:.3} s  ->  {:.1} seeds/s; discrete-event world is {:.0}x faster",
+        twall.as_secs_f64(),
+        per_s(twall),
+        twall.as_secs_f64() / dwall.as_secs_f64()
+    );
 }

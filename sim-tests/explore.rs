@@ -162,3 +162,25 @@ fn sweeps_give_the_same_verdicts_on_one_job_and_on_four() {
     assert!(one.iter().any(|(_, k)| *k != Kind::Pass));
     assert_eq!(one, verdicts(4));
 }
+
+/// Seeds per profile for the two-driver comparison.
+const DRIVER_SEEDS: u64 = 12;
+
+/// Both drivers give the same verdict on the same generated seeds: each
+/// seed's option-free workload (the turmoil path carries no 5.0 options),
+/// calm and standard (faults on), judged on the discrete-event world and on
+/// turmoil at a 10 ms tick. Timing differs between the two (latency curve,
+/// tick boundaries, reconnect back-off), so traces differ; verdicts must not.
+#[test]
+fn both_drivers_give_the_same_verdict_on_generated_seeds() {
+    for profile in [Profile::Calm, Profile::Standard] {
+        for seed in 0..DRIVER_SEEDS {
+            let scenario = explore::draw_without_options(seed, profile).scenario;
+            let discrete = explore::judge(&scenario, seed);
+            let turmoil = mqttsim::sim::turmoil::run_scenario(&scenario, seed, 10);
+            let turmoil_kind = explore::run::verdict_kind(&turmoil.verdict);
+            assert_eq!(discrete.kind, Kind::Pass, "{profile:?} seed {seed}: {:?}", discrete.findings);
+            assert_eq!(turmoil_kind, discrete.kind, "{profile:?} seed {seed}, turmoil: {:?}", turmoil.verdict);
+        }
+    }
+}

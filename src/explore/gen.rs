@@ -183,8 +183,10 @@ pub fn draw_with(seed: u64, profile: Profile) -> Drawn {
     drawn
 }
 
-/// The scenario of `seed` before 5.0 options and properties are added.
-fn draw_without_options(seed: u64, profile: Profile) -> Drawn {
+/// The scenario of `seed` in `profile` before 5.0 subscription options and
+/// publish properties are added: the workload the turmoil driver and
+/// record/replay take (they do not carry options).
+pub fn draw_without_options(seed: u64, profile: Profile) -> Drawn {
     let mut rng = Stream::new(seed, STREAM);
     let mut knobs = Knobs::draw(&mut rng);
     if profile == Profile::Calm {

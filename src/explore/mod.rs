@@ -24,7 +24,7 @@ mod tests;
 
 use std::path::PathBuf;
 
-pub use gen::{draw, draw_with, Drawn, Knobs, Profile};
+pub use gen::{draw, draw_with, draw_without_options, Drawn, Knobs, Profile};
 pub use run::{judge, judge_with, Finding, Judged, Kind};
 pub use seedfile::{SeedFile, SeedFileError, SeedScenario};
 pub use shrink::{shrink, Limits, Shrunk};
