@@ -3,7 +3,7 @@
 //! (statement citations, faults, deliveries to client applications, notes
 //! and the verdict).
 //!
-//! Owns: the event model ([`Trace`], [`TraceHeader`], [`Event`],
+//! Owns: the event model ([`Trace`], [`TraceHeader`], [`Event`], [`Endpoint`],
 //! [`EventKind`]), its bound ([`Trace::push`] refuses events past
 //! `max_events` with [`TraceError::Full`]), the stable one-line-per-event
 //! text rendering used by snapshots and the CLI ([`Trace::render_text`],
