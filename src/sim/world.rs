@@ -519,15 +519,25 @@ impl World {
     pub fn run_until_settled(&mut self, until: Duration, every: Duration, settled: impl Fn(&World) -> bool) -> bool {
         // Segments in flight (a heal's released ones, or a message the broker
         // acknowledged and is forwarding) land before the world counts as
-        // settled: the trace must not end in the middle of a delivery.
+        // settled: the trace must not end in the middle of a delivery. A
+        // world settled but for such segments is checked again as soon as
+        // the last of them lands, not a whole period later (periodic traffic
+        // such as keep-alive pings could otherwise be in flight at every
+        // check).
         loop {
-            if settled(self) && !self.queue.iter().any(|e| matches!(e.wake, Wake::Arrive(_))) {
+            let settled_now = settled(self);
+            let landing = self.queue.iter().filter(|e| matches!(e.wake, Wake::Arrive(_))).map(|e| e.at).max();
+            if settled_now && landing.is_none() {
                 return true;
             }
             if self.now >= until || self.stop.is_some() {
                 return false;
             }
-            let next = (self.now + every).min(until);
+            let next = match landing {
+                Some(at) if settled_now => at.max(self.now),
+                _ => self.now + every,
+            }
+            .min(until);
             self.schedule_mark(next);
             if !self.run_until(next) {
                 return false;
