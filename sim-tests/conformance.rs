@@ -355,7 +355,7 @@ fn assert_documented_mosquitto_result(report: &Report, code: i32) {
     let failed: BTreeSet<StatementId> = report.failed_statements().into_iter().collect();
     let documented = documented_mosquitto_failures();
     assert_eq!(failed, documented, "failures differ from docs/findings/mosquitto-2.0.11.md");
-    assert!(!report.has_errors(), "no scenario may be unjudged");
+    assert!(!report.has_errors(), "no scenario may be unjudged:\n{}", report.to_text());
     assert_eq!(code, if failed.is_empty() { 0 } else { 1 }, "exit code");
 }
 

@@ -64,6 +64,15 @@ pub fn decode(buf: &[u8], options: &DecodeOptions) -> Result<Option<(Packet, usi
     wire::decode_packet(buf, options)
 }
 
+/// The length of the packet at the front of `buf` (fixed header included),
+/// as its fixed header announces it: how far to skip past a packet
+/// [`decode`] rejected, or one too large to buffer, to reach the next one.
+/// `None` when the fixed header is incomplete or its Remaining Length is not
+/// a valid variable byte integer. `buf` may hold less than the packet.
+pub fn packet_len(buf: &[u8]) -> Option<usize> {
+    wire::packet_len(buf)
+}
+
 /// Decodes one packet from the front of `buf`, like [`decode`], but shares
 /// the PUBLISH payload with `buf` instead of copying it.
 pub fn decode_bytes(buf: &bytes::Bytes, options: &DecodeOptions) -> Result<Option<(Packet, usize)>, DecodeError> {

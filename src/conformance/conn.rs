@@ -31,7 +31,8 @@ pub enum Event {
         first_byte: u8,
         /// What the decoder found.
         error: String,
-        /// The bytes buffered when decoding failed (the bad packet first).
+        /// The bad packet's bytes (everything buffered when its length
+        /// cannot be read from its fixed header).
         bytes: Vec<u8>,
         /// The statement the bytes break, when the decoder names one.
         statement: Option<StatementId>,
@@ -81,6 +82,8 @@ pub struct TestConn {
     /// Packets received early and put back by [`TestConn::unread`].
     unread: std::collections::VecDeque<Packet>,
     closed: bool,
+    /// Bytes of an oversized packet still to be read and dropped.
+    skip: usize,
     next_id: u16,
     /// The default bound on waits for packets.
     pub wait: Duration,
@@ -107,6 +110,7 @@ impl TestConn {
             buf: Vec::new(),
             unread: Default::default(),
             closed: false,
+            skip: 0,
             next_id: 0,
             wait,
             scope: None,
@@ -214,8 +218,11 @@ impl TestConn {
                     }
                     Ok(None) => {}
                     Err(e) => {
+                        // Only that packet when its length can be read, so
+                        // a caller that tolerates it can read on.
                         let first_byte = self.buf[0];
-                        let bytes = std::mem::take(&mut self.buf);
+                        let len = codec::packet_len(&self.buf).filter(|&n| n <= self.buf.len());
+                        let bytes: Vec<u8> = self.buf.drain(..len.unwrap_or(self.buf.len())).collect();
                         return Event::Malformed { first_byte, error: e.to_string(), bytes, statement: e.statement };
                     }
                 }
@@ -237,11 +244,23 @@ impl TestConn {
                     return Event::Closed;
                 }
                 Ok(Ok(n)) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
+                    let dropped = n.min(self.skip);
+                    self.skip -= dropped;
+                    self.buf.extend_from_slice(&chunk[dropped..n]);
                     if self.buf.len() > READ_BUFFER_MAX_BYTES {
-                        let bytes = std::mem::take(&mut self.buf);
+                        // Reported once; the rest of that packet is read and
+                        // dropped as it arrives, so reading can go on after it.
+                        let first_byte = self.buf[0];
+                        let bytes = match codec::packet_len(&self.buf) {
+                            Some(total) => {
+                                let have = self.buf.len().min(total);
+                                self.skip = total - have;
+                                self.buf.drain(..have).collect()
+                            }
+                            None => std::mem::take(&mut self.buf),
+                        };
                         let error = "packet too large".into();
-                        return Event::Malformed { first_byte: bytes[0], error, bytes, statement: None };
+                        return Event::Malformed { first_byte, error, bytes, statement: None };
                     }
                 }
             }

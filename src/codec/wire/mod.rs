@@ -283,3 +283,11 @@ fn encode_into(packet: &Packet, version: Version, out: &mut Vec<u8>, start: usiz
     }
     Ok(())
 }
+
+/// See [`crate::codec::packet_len`].
+pub(crate) fn packet_len(buf: &[u8]) -> Option<usize> {
+    match primitives::read_varint(buf.get(1..)?) {
+        primitives::Varint::Value { value, len, .. } => Some(1 + len + usize::try_from(value).ok()?),
+        _ => None,
+    }
+}

@@ -109,3 +109,25 @@ fn decode_bytes_shares_the_publish_payload() {
     let Packet::Publish(publish) = shared.0 else { panic!("a PUBLISH") };
     assert_eq!(publish.payload.as_ptr(), buf[8..].as_ptr(), "the payload points into the input");
 }
+
+/// `packet_len` reads a packet's whole length from its fixed header: for a
+/// valid packet it is what `decode` consumes, for a rejected or oversized
+/// one it is how far to skip, even before the buffer holds all of it.
+#[test]
+fn packet_len_reads_the_whole_packet_length_from_the_fixed_header() {
+    let ping = [0xC0u8, 0x00];
+    assert_eq!(crate::codec::packet_len(&ping), Some(2));
+    let mut two = ping.to_vec();
+    two.extend_from_slice(&ping);
+    assert_eq!(crate::codec::packet_len(&two), Some(2));
+    // A PUBLISH with a 200-byte remaining length (two-byte varint), cut short.
+    let mut publish = vec![0x30u8, 0xC8, 0x01];
+    publish.resize(3 + 200, 0);
+    assert_eq!(crate::codec::packet_len(&publish[..100]), Some(203));
+    assert_eq!(crate::codec::packet_len(&publish), Some(203));
+    let packet = crate::codec::encode_to_vec(&Packet::Pingreq, Version::V5).expect("encodes");
+    assert_eq!(crate::codec::packet_len(&packet), Some(packet.len()));
+    assert_eq!(crate::codec::packet_len(&[0x30]), None, "no remaining length yet");
+    assert_eq!(crate::codec::packet_len(&[0x30, 0x80]), None, "remaining length incomplete");
+    assert_eq!(crate::codec::packet_len(&[0x30, 0xFF, 0xFF, 0xFF, 0xFF]), None, "varint too long");
+}
