@@ -122,33 +122,48 @@ fn a_server_without_pingresp_fails_on_the_pingresp_statement() {
     assert!(matches!(&v5.outcome, Outcome::Skipped { reason } if reason.contains("5.0")), "{v5:?}");
 }
 
-/// The model broker with one defect: every PUBLISH it sends has RETAIN 0.
-struct RetainFlagDropped(Broker);
+/// The model broker with every output passed through `edit` (one output
+/// in, one out): a deliberate defect for the suite to find.
+struct Tampered<F> {
+    broker: Broker,
+    edit: F,
+}
 
-impl Server for RetainFlagDropped {
+impl<F: FnMut(Output) -> Output> Tampered<F> {
+    fn new(edit: F) -> Tampered<F> {
+        Tampered { broker: Broker::new(BrokerConfig::default()), edit }
+    }
+}
+
+impl<F: FnMut(Output) -> Output> Server for Tampered<F> {
     fn handle_connection_opened(&mut self, now: Duration, conn: ConnectionId) {
-        self.0.handle_connection_opened(now, conn)
+        self.broker.handle_connection_opened(now, conn)
     }
     fn handle_bytes(&mut self, now: Duration, conn: ConnectionId, bytes: &[u8]) {
-        self.0.handle_bytes(now, conn, bytes)
+        self.broker.handle_bytes(now, conn, bytes)
     }
     fn handle_connection_closed(&mut self, now: Duration, conn: ConnectionId) {
-        self.0.handle_connection_closed(now, conn)
+        self.broker.handle_connection_closed(now, conn)
     }
     fn handle_timeout(&mut self, now: Duration) {
-        self.0.handle_timeout(now)
+        self.broker.handle_timeout(now)
     }
     fn poll_output(&mut self) -> Option<Output> {
-        match self.0.poll_output()? {
-            Output::Transmit { conn, mut bytes } => {
-                clear_retain_bits(&mut bytes);
-                Some(Output::Transmit { conn, bytes })
-            }
-            other => Some(other),
-        }
+        self.broker.poll_output().map(&mut self.edit)
     }
     fn poll_timeout(&self) -> Option<Duration> {
-        self.0.poll_timeout()
+        self.broker.poll_timeout()
+    }
+}
+
+/// The defect of [`Tampered`]: every PUBLISH the broker sends has RETAIN 0.
+fn retain_flag_dropped(output: Output) -> Output {
+    match output {
+        Output::Transmit { conn, mut bytes } => {
+            clear_retain_bits(&mut bytes);
+            Output::Transmit { conn, bytes }
+        }
+        other => other,
     }
 }
 
@@ -157,18 +172,9 @@ fn split_packets(bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
-        let (mut length, mut shift, mut i) = (0usize, 0, at + 1);
-        loop {
-            let b = bytes[i];
-            length |= usize::from(b & 0x7F) << shift;
-            shift += 7;
-            i += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        out.push(bytes[at..i + length].to_vec());
-        at = i + length;
+        let len = mqttsim::codec::packet_len(&bytes[at..]).expect("whole packets");
+        out.push(bytes[at..at + len].to_vec());
+        at += len;
     }
     out
 }
@@ -180,17 +186,7 @@ fn clear_retain_bits(bytes: &mut [u8]) {
         if bytes[at] >> 4 == 3 {
             bytes[at] &= !1;
         }
-        let (mut length, mut shift, mut i) = (0usize, 0, at + 1);
-        loop {
-            let b = bytes[i];
-            length |= usize::from(b & 0x7F) << shift;
-            shift += 7;
-            i += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        at = i + length;
+        at += mqttsim::codec::packet_len(&bytes[at..]).expect("whole packets");
     }
 }
 
@@ -199,8 +195,7 @@ fn clear_retain_bits(bytes: &mut [u8]) {
 #[test]
 fn a_server_sending_retained_messages_with_retain_0_fails_on_the_retain_statements() {
     let options = SuiteOptions { only: Some("retained-delivered-on-subscribe".into()), ..sim_suite() };
-    let report =
-        check_server(|| RetainFlagDropped(Broker::new(BrokerConfig::default())), options, SimOptions::default());
+    let report = check_server(|| Tampered::new(retain_flag_dropped), options, SimOptions::default());
     assert_eq!(report.failed_statements(), vec![v3_1_1::MQTT_3_3_1_8, v5::MQTT_3_3_1_9], "{}", report.to_text());
     for s in &report.scenarios {
         let Outcome::Fail(f) = &s.outcome else { panic!("{} should fail", s.name) };
@@ -615,46 +610,27 @@ fn retained_messages_before_the_suback_are_accepted() {
     assert!(swaps.load(std::sync::atomic::Ordering::Relaxed) > 0, "some PUBLISH went out before its SUBACK");
 }
 
-/// The model broker, except that every successful CONNACK is followed by a
+/// The defect of [`Tampered`]: every successful CONNACK is followed by a
 /// PUBLISH of a topic of another scenario of the run, which the connection
 /// never subscribed to.
-struct StrayAfterConnack(Broker);
-
-impl Server for StrayAfterConnack {
-    fn handle_connection_opened(&mut self, now: Duration, conn: ConnectionId) {
-        self.0.handle_connection_opened(now, conn)
-    }
-    fn handle_bytes(&mut self, now: Duration, conn: ConnectionId, bytes: &[u8]) {
-        self.0.handle_bytes(now, conn, bytes)
-    }
-    fn handle_connection_closed(&mut self, now: Duration, conn: ConnectionId) {
-        self.0.handle_connection_closed(now, conn)
-    }
-    fn handle_timeout(&mut self, now: Duration) {
-        self.0.handle_timeout(now)
-    }
-    fn poll_output(&mut self) -> Option<Output> {
-        use mqttsim::codec::{encode_to_vec, Packet, Properties, Publish, QosPid, TopicName};
-        match self.0.poll_output()? {
-            Output::Transmit { conn, mut bytes } if bytes.len() >= 4 && bytes[0] == 0x20 && bytes[3] == 0 => {
-                // CONNACK remaining length 2 is 3.1.1; 5.0 has properties.
-                let version = if bytes[1] == 2 { Version::V3_1_1 } else { Version::V5 };
-                let stray = Packet::Publish(Publish {
-                    dup: false,
-                    qos_pid: QosPid::AtMostOnce,
-                    retain: false,
-                    topic: TopicName::new("mqttsim/sim/v3/elsewhere/t").expect("valid"),
-                    properties: Properties::default(),
-                    payload: b"stray".to_vec().into(),
-                });
-                bytes.extend(encode_to_vec(&stray, version).expect("encodes"));
-                Some(Output::Transmit { conn, bytes })
-            }
-            other => Some(other),
+fn stray_after_connack(output: Output) -> Output {
+    use mqttsim::codec::{encode_to_vec, Packet, Properties, Publish, QosPid, TopicName};
+    match output {
+        Output::Transmit { conn, mut bytes } if bytes.len() >= 4 && bytes[0] == 0x20 && bytes[3] == 0 => {
+            // CONNACK remaining length 2 is 3.1.1; 5.0 has properties.
+            let version = if bytes[1] == 2 { Version::V3_1_1 } else { Version::V5 };
+            let stray = Packet::Publish(Publish {
+                dup: false,
+                qos_pid: QosPid::AtMostOnce,
+                retain: false,
+                topic: TopicName::new("mqttsim/sim/v3/elsewhere/t").expect("valid"),
+                properties: Properties::default(),
+                payload: b"stray".to_vec().into(),
+            });
+            bytes.extend(encode_to_vec(&stray, version).expect("encodes"));
+            Output::Transmit { conn, bytes }
         }
-    }
-    fn poll_timeout(&self) -> Option<Duration> {
-        self.0.poll_timeout()
+        other => other,
     }
 }
 
@@ -663,8 +639,7 @@ impl Server for StrayAfterConnack {
 #[test]
 fn a_publish_nobody_subscribed_to_fails_on_the_topic_matching_statement() {
     let options = SuiteOptions { only: Some("pingreq-pingresp".into()), probe_limits: false, ..sim_suite() };
-    let report =
-        check_server(|| StrayAfterConnack(Broker::new(BrokerConfig::default())), options, SimOptions::default());
+    let report = check_server(|| Tampered::new(stray_after_connack), options, SimOptions::default());
     assert_eq!(report.failed_statements(), vec![v3_1_1::MQTT_3_3_2_3, v5::MQTT_3_3_2_3], "{}", report.to_text());
     for s in &report.scenarios {
         let Outcome::Fail(f) = &s.outcome else { panic!("{} should fail", s.name) };
