@@ -271,7 +271,7 @@ fn require(present: bool, what: &str) -> bool {
 }
 
 /// A child process killed when dropped.
-struct Killed(Child);
+pub(crate) struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -322,8 +322,8 @@ fn documented_mosquitto_failures() -> BTreeSet<StatementId> {
 
 /// Starts Mosquitto on a free loopback port with the minimal configuration
 /// of docs/findings/mosquitto-2.0.11.md; `None` (skip) when it is not
-/// installed outside CI.
-fn start_mosquitto(dir: &Path) -> Option<(Killed, u16)> {
+/// installed outside CI. Shared with the replay tests.
+pub(crate) fn start_mosquitto(dir: &Path) -> Option<(Killed, u16)> {
     let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| Path::new(p).exists());
     if !require(binary.is_some(), "mosquitto") {
         return None;

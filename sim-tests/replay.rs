@@ -8,14 +8,14 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use mqttsim::replay::case::{Line, Source};
 use mqttsim::replay::{record, Case, RecordSettings};
 use mqttsim::spec::Version;
 
-use crate::real_clients::{require, Served, MQTTSIM};
+use crate::conformance::start_mosquitto;
+use crate::real_clients::{Served, MQTTSIM};
 
 /// Small cases keep the tests at a few seconds.
 const MAX_STEPS: &str = "40";
@@ -232,43 +232,6 @@ fn a_recorded_case_round_trips_through_its_file() {
 }
 
 // ---- Mosquitto ----
-
-/// A child process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts Mosquitto with the minimal configuration of the findings on a free
-/// loopback port; `None` (skip) when it is not installed outside CI.
-fn start_mosquitto(dir: &Path) -> Option<(Killed, u16)> {
-    let binary = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| Path::new(p).exists());
-    if !require(binary.is_some(), "mosquitto", "apt-get install -y mosquitto") {
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let config = dir.join("mosquitto.conf");
-    std::fs::write(&config, format!("listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"))
-        .expect("write config");
-    let child = Command::new(binary.expect("checked"))
-        .arg("-c")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mosquitto");
-    let killed = Killed(child);
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "mosquitto does not listen on {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some((killed, port))
-}
 
 /// The statements docs/findings/mosquitto-2.0.11.md lists as found by
 /// differential replay: lines of the form ``- replay `VERSION/MQTT-...`: ...``.
