@@ -421,12 +421,22 @@ impl Builder {
                 // received) may already have removed: the broker handles it
                 // before this SUBSCRIBE when both went on this connection.
                 let unsubscribing: Vec<usize> = self.pending_unsub.values().flatten().copied().collect();
+                // A CONNECT of this session key sent after `granted` that
+                // never got its CONNACK: the broker may have processed it and
+                // begun a new, empty session (e.g. the old one had expired)
+                // that a later CONNACK with session present 1 resumed.
+                let conns = &self.h.conns;
+                let maybe_reset = |granted: At| {
+                    conns.iter().enumerate().any(|(o, other)| {
+                        o != c && other.key == key && other.connack.is_none() && other.connect.idx > granted.idx
+                    })
+                };
                 for entry in &subscribe.subscriptions {
                     let existed_before = self.h.subs.iter().enumerate().any(|(i, s)| {
                         s.key == key
                             && s.epoch == epoch
                             && s.filter == entry.filter
-                            && s.granted().is_some()
+                            && s.granted().is_some_and(|(granted, _)| !maybe_reset(granted))
                             && s.unsubscribed.is_none()
                             && !unsubscribing.contains(&i)
                     });

@@ -61,6 +61,9 @@ pub(super) struct Checker<'a> {
     first_live_at: Vec<Option<Duration>>,
     /// (publication, session key) pairs delivered at least once.
     delivered_to: BTreeSet<(usize, &'a str)>,
+    /// What the broker owes (see [`Checker::obligations`]), computed once:
+    /// it depends on the history and the wills' status only.
+    owed: std::rc::Rc<[Obligation]>,
 }
 
 impl<'a> Checker<'a> {
@@ -80,7 +83,9 @@ impl<'a> Checker<'a> {
             out: Vec::new(),
             first_live_at: vec![None; h.pubs.len()],
             delivered_to: BTreeSet::new(),
+            owed: std::rc::Rc::from(Vec::new()),
         };
+        checker.owed = checker.compute_obligations().into();
         checker.attribute();
         for (d, delivery) in h.deliveries.iter().enumerate() {
             let Some(p) = checker.assigned[d] else { continue };
@@ -128,6 +133,14 @@ impl<'a> Checker<'a> {
         // routed once and no other publication has the same topic and
         // payload, any delivery of it.
         let cfg = self.cfg;
+        // The (will, session) pairs the broker owes (see `obligations`,
+        // which depends on the wills only, not on attribution).
+        let owed_wills: BTreeSet<(usize, &str)> = self
+            .owed
+            .iter()
+            .filter(|o| h.pubs[o.publication].origin == Origin::Will)
+            .map(|o| (o.publication, o.key.as_str()))
+            .collect();
         let routed_by = |p: usize| {
             let w = &h.pubs[p];
             let last = w.sends.last().map_or(w.first, |&(a, _)| a);
@@ -219,7 +232,6 @@ impl<'a> Checker<'a> {
             let recv = delivery.recv_at();
             let same_pubs: &[usize] =
                 by_message.get(&(delivery.topic.as_str(), &delivery.payload[..])).map_or(&[], |v| v.as_slice());
-            let same = |p: &Publication| p.topic == delivery.topic && p.payload == delivery.payload;
             if delivery.retain {
                 let request = h.requests.iter().enumerate().rev().find(|(_, r)| {
                     h.conns[r.conn].key == delivery.key
@@ -232,21 +244,19 @@ impl<'a> Checker<'a> {
                         matches!(self.wills[&p], WillStatus::Due { .. } | WillStatus::Maybe)
                             && self.published_from(p) <= recv
                     };
-                    let retained_p = h
-                        .pubs
+                    // The value's publications, most likely first: the
+                    // latest client one sent by then, else the latest will
+                    // that may have gone out by then, else any.
+                    let clients = same_pubs
                         .iter()
-                        .enumerate()
                         .rev()
-                        .find(|(_, p)| same(p) && p.first.at <= recv && p.origin == Origin::Client)
-                        .or_else(|| {
-                            h.pubs
-                                .iter()
-                                .enumerate()
-                                .rev()
-                                .find(|&(p, w)| same(w) && w.origin == Origin::Will && will_ok(p))
-                        })
-                        .or_else(|| h.pubs.iter().enumerate().rev().find(|(_, p)| same(p)))
-                        .map(|(p, _)| p);
+                        .filter(|&&p| h.pubs[p].first.at <= recv && h.pubs[p].origin == Origin::Client);
+                    let wills = same_pubs.iter().rev().filter(|&&p| h.pubs[p].origin == Origin::Will && will_ok(p));
+                    let mut values: Vec<usize> = clients.chain(wills).copied().collect();
+                    if values.is_empty() {
+                        values = same_pubs.iter().rev().copied().collect();
+                    }
+                    let retained_p = values.first().copied();
                     // A copy a matching SUBSCRIBE still has room for (as
                     // `retained` counts) is taken as retained-on-subscribe.
                     let slot = if delivery.dup {
@@ -273,6 +283,28 @@ impl<'a> Checker<'a> {
                     });
                     let rap_live = (slot.is_none() || superseded) && rap_room(d, &fresh_live, &rap_copies).is_some();
                     if !rap_live {
+                        // Neither, for that write: of one value written
+                        // several times (e.g. the same retained will of each
+                        // connection), an earlier write the SUBSCRIBE's
+                        // handling may have followed.
+                        let earlier_write = if slot.is_none() && !delivery.dup {
+                            values.iter().skip(1).find_map(|&p| {
+                                let g = self.retained_slot(
+                                    &delivery.key,
+                                    delivery.received(),
+                                    &delivery.topic,
+                                    Some(p),
+                                    &used,
+                                )?;
+                                Some((p, g))
+                            })
+                        } else {
+                            None
+                        };
+                        let (retained_p, slot) = match earlier_write {
+                            Some((p, g)) => (Some(p), Some(g)),
+                            None => (retained_p, slot),
+                        };
                         // No SUBSCRIBE has room and no RAP subscription could
                         // have forwarded it: perhaps an earlier copy on this
                         // topic took the slot this one needs while it could
@@ -362,6 +394,12 @@ impl<'a> Checker<'a> {
                         && s.unsubscribed.is_none_or(|u| u.at > from)
                 })
             };
+            // Before that, one the broker owes this session: a subscription
+            // merely in place when an earlier will (same topic and payload)
+            // could first go out may have been dropped before it was due,
+            // and that will was then never owed here. Taking the copy for
+            // it would leave the owed one pending.
+            let owed = |p: usize| owed_wills.contains(&(p, delivery.key.as_str()));
             // A QoS 1 DUP copy with the packet id of an earlier delivery of
             // the same message to this session, on an earlier connection, is
             // the broker's resend of that one (a new message would not reuse
@@ -387,6 +425,7 @@ impl<'a> Checker<'a> {
             let chosen = resend
                 .as_ref()
                 .or_else(|| clients.iter().find(|&&p| count(p, &live_count) == 0))
+                .or_else(|| wills.iter().find(|p| will_ok(p, true) && count(**p, &live_count) == 0 && owed(**p)))
                 .or_else(|| wills.iter().find(|p| will_ok(p, true) && count(**p, &live_count) == 0 && routed(**p)))
                 .or_else(|| wills.iter().find(|p| will_ok(p, true) && count(**p, &live_count) == 0))
                 .or_else(resent)
@@ -1023,8 +1062,13 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// The QoS ≥ 1 messages the broker owes each subscriber.
-    pub fn obligations(&self) -> Vec<Obligation> {
+    /// The QoS ≥ 1 messages the broker owes each subscriber (shared, so a
+    /// rule can walk them while it records violations).
+    pub fn obligations(&self) -> std::rc::Rc<[Obligation]> {
+        std::rc::Rc::clone(&self.owed)
+    }
+
+    fn compute_obligations(&self) -> Vec<Obligation> {
         let h = self.h;
         let slack = self.cfg.timing_slack;
         let mut out = Vec::new();
@@ -1188,7 +1232,8 @@ impl<'a> Checker<'a> {
     pub fn losses(&mut self) {
         let h = self.h;
         let first = self.first_live();
-        for o in self.obligations() {
+        let owed = self.obligations();
+        for o in owed.iter() {
             // Void from the start (e.g. the subscription's session was
             // replaced before the publication): nothing was ever owed.
             if self.delivered(o.publication, &o.key)
@@ -1236,7 +1281,8 @@ impl<'a> Checker<'a> {
     pub fn pending(&mut self) {
         let end = self.h.end;
         let slack = self.cfg.timing_slack;
-        for o in self.obligations() {
+        let owed = self.obligations();
+        for o in owed.iter() {
             // Not yet due by the end (a will whose delay runs past it) is not late.
             // (`void_at` is never before `owed`: equal means void from the start.)
             if self.delivered(o.publication, &o.key)
@@ -1436,6 +1482,12 @@ fn will_status(h: &History, cfg: &CheckConfig, publication: &Publication) -> Wil
                 return WillStatus::Maybe;
             }
         }
+    }
+    // A will waiting on its delay when the broker crashed may be lost with
+    // it: a durable store keeps sessions, not wills in waiting (as the
+    // world's `WillWatch` excuses it too).
+    if wait > Duration::ZERO && h.crashes.iter().any(|f| f.at >= closed.at && f.at < due.saturating_add(slack)) {
+        return WillStatus::Maybe;
     }
     WillStatus::Due { from, due, close }
 }

@@ -1123,3 +1123,147 @@ fn a_queued_retain_as_published_copy_leaves_the_retained_copy_its_slot() {
     let extra = h.deliver_retained("sub", 1, Qos::AtMostOnce, "u/1", "b");
     assert_one(&h.check(), rule::RETAINED, v5::MQTT_3_3_1_9, extra);
 }
+
+/// A will waiting on its delay when the broker crashes may be lost with it
+/// (a durable store keeps sessions, not wills in waiting): not pending at
+/// the end, even with a durable broker. Without the crash it is pending.
+#[test]
+fn a_will_waiting_on_its_delay_when_the_broker_crashes_is_not_pending() {
+    let build = |crash: bool| {
+        let mut h = H::new();
+        h.connect("sub", 1, true, 300, false);
+        h.subscribe("sub", 1, 1, "will/#", Qos::AtLeastOnce);
+        h.wait(Duration::from_secs(5));
+        let will = Will {
+            properties: Properties::from(PropertyValues { will_delay_interval_secs: Some(10), ..Default::default() }),
+            ..gone_will()
+        };
+        let props = Properties::from(PropertyValues { session_expiry_interval_secs: Some(300), ..Default::default() });
+        h.connect_with("w", 1, Version::V5, true, props, Some(will));
+        h.connack("w", 1, false);
+        let close = h.close("w", 1, ClosedBy::Network);
+        h.wait(Duration::from_secs(3));
+        if crash {
+            h.push(EventKind::Fault { description: "crash broker".to_owned() });
+            h.close("sub", 1, ClosedBy::Peer);
+            h.wait(Duration::from_secs(2));
+            h.push(EventKind::Fault { description: "restart broker".to_owned() });
+            h.connect("sub", 2, false, 300, true);
+        }
+        h.wait(Duration::from_secs(30));
+        // An event at the end, well past the will's due time.
+        h.packet("sub", if crash { 2 } else { 1 }, Dir::Sent, Packet::Pingreq, 2);
+        (h, close)
+    };
+    let durable = CheckConfig { durable_broker: true, ..CheckConfig::default() };
+    let (crashed, _) = build(true);
+    assert_clean(&check_history(&crashed.trace, &durable));
+    assert_clean(&pending_at_end(&crashed.trace, &durable));
+    let (kept, close) = build(false);
+    assert_one(&pending_at_end(&kept.trace, &durable), rule::PENDING_WILL, v5::MQTT_3_1_2_8, close);
+}
+
+/// Of two wills with one topic and payload, the one copy a subscriber got
+/// answers the will owed to it: not an earlier one whose connection ended
+/// just after the subscriber sent its UNSUBSCRIBE (in place when that will
+/// could first go out, but never owed). Without the copy, the owed will is
+/// pending.
+#[test]
+fn a_will_copy_answers_the_will_owed_to_the_subscriber() {
+    let build = |deliver: bool| {
+        let mut h = H::new();
+        h.connect("sub", 1, true, 300, false);
+        h.subscribe("sub", 1, 1, "will/#", Qos::AtLeastOnce);
+        h.wait(Duration::from_secs(5));
+        h.connect_with("w", 1, Version::V5, true, Properties::default(), Some(gone_will()));
+        h.connack("w", 1, false);
+        h.wait(Duration::from_secs(5));
+        h.unsubscribe("sub", 1, 2, "will/#");
+        h.close("w", 1, ClosedBy::Network);
+        h.wait(Duration::from_secs(5));
+        h.subscribe("sub", 1, 3, "will/#", Qos::AtLeastOnce);
+        h.wait(Duration::from_secs(5));
+        h.connect_with("w", 2, Version::V5, true, Properties::default(), Some(gone_will()));
+        h.connack("w", 2, false);
+        h.wait(Duration::from_secs(5));
+        let close = h.close("w", 2, ClosedBy::Network);
+        if deliver {
+            h.deliver("sub", 1, Qos::AtLeastOnce, "will/w", "gone");
+        }
+        h.wait(Duration::from_secs(5));
+        (h, close)
+    };
+    let (delivered, _) = build(true);
+    assert_clean(&delivered.check());
+    assert_clean(&delivered.pending());
+    let (missing, close) = build(false);
+    assert_clean(&missing.check());
+    assert_one(&missing.pending(), rule::PENDING_WILL, v5::MQTT_3_1_2_8, close);
+}
+
+/// A CONNECT whose CONNACK never arrived may have begun a new, empty session
+/// (the old one had expired) that a later CONNACK with session present 1
+/// resumed: re-subscribing with Retain Handling 1 may then bring the
+/// retained message (seed 15946). Without that CONNECT the subscription
+/// certainly existed, and the copy is still caught.
+#[test]
+fn retain_handling_1_after_a_connect_without_connack_may_send_retained() {
+    let build = |lost_connect: bool| {
+        let mut h = H::new();
+        h.connect("pub", 1, true, 0, false);
+        h.publish_with("pub", 1, Qos::AtLeastOnce, 1, "r/t", "kept", true, Properties::default());
+        h.connect("sub", 1, false, 300, false);
+        subscribe_with_only(&mut h, "sub", 1, 1, "r/#", Qos::AtLeastOnce, false, RetainHandling::SendIfNew);
+        suback_only(&mut h, "sub", 1, 1, Qos::AtLeastOnce);
+        h.deliver_retained("sub", 1, Qos::AtLeastOnce, "r/t", "kept");
+        h.disconnect("sub", 1);
+        h.wait(Duration::from_secs(1));
+        if lost_connect {
+            let props =
+                Properties::from(PropertyValues { session_expiry_interval_secs: Some(300), ..Default::default() });
+            h.connect_with("sub", 2, Version::V5, false, props, None);
+            h.wait(Duration::from_secs(1));
+            h.close("sub", 2, ClosedBy::Local);
+        }
+        h.connect("sub", 3, false, 300, true);
+        subscribe_with_only(&mut h, "sub", 3, 2, "r/#", Qos::AtLeastOnce, false, RetainHandling::SendIfNew);
+        suback_only(&mut h, "sub", 3, 2, Qos::AtLeastOnce);
+        let again = h.deliver_retained("sub", 3, Qos::AtLeastOnce, "r/t", "kept");
+        (h, again)
+    };
+    let (ok, _) = build(true);
+    assert_clean(&ok.check());
+    let (resubscribed, again) = build(false);
+    assert_one(&resubscribed.check(), rule::RETAINED, v5::MQTT_3_3_1_10, again);
+}
+
+/// Each connection of a client carries the same retained will: a retained
+/// copy for a SUBSCRIBE handled before the latest connection ended (queued,
+/// received after it) is the value an earlier connection's will left, not a
+/// copy too many (seed 37237). A second copy for that one SUBSCRIBE is still
+/// caught.
+#[test]
+fn a_retained_will_written_again_keeps_the_earlier_writes_retained_copy() {
+    let mut h = H::new();
+    let will = Will { retain: true, ..gone_will() };
+    h.connect_with("w", 1, Version::V5, true, Properties::default(), Some(will.clone()));
+    h.connack("w", 1, false);
+    h.close("w", 1, ClosedBy::Network);
+    h.wait(Duration::from_secs(5));
+    h.connect_with("w", 2, Version::V5, true, Properties::default(), Some(will));
+    h.connack("w", 2, false);
+    h.wait(Duration::from_secs(5));
+    h.connect("sub", 1, true, 0, false);
+    subscribe_with_only(&mut h, "sub", 1, 1, "will/#", Qos::AtLeastOnce, false, RetainHandling::DoNotSend);
+    suback_only(&mut h, "sub", 1, 1, Qos::AtLeastOnce);
+    subscribe_with_only(&mut h, "sub", 1, 2, "will/+", Qos::AtLeastOnce, false, RetainHandling::SendAtSubscribe);
+    suback_only(&mut h, "sub", 1, 2, Qos::AtLeastOnce);
+    h.wait(Duration::from_secs(5));
+    h.close("w", 2, ClosedBy::Network);
+    h.wait(Duration::from_secs(5));
+    h.deliver("sub", 1, Qos::AtLeastOnce, "will/w", "gone");
+    h.deliver_retained("sub", 1, Qos::AtLeastOnce, "will/w", "gone");
+    assert_clean(&h.check());
+    let extra = h.deliver_retained("sub", 1, Qos::AtLeastOnce, "will/w", "gone");
+    assert_one(&h.check(), rule::RETAINED, v5::MQTT_3_3_1_9, extra);
+}
