@@ -1256,7 +1256,7 @@ impl<'a> Checker<'a> {
                 .min();
             if let Some(d) = overtaken {
                 let delivery = &h.deliveries[d];
-                let st = self.loss_statement(&o, delivery.recv_at());
+                let st = self.loss_statement(o, delivery.recv_at());
                 let rule = if p1.qos == Qos::ExactlyOnce { rule::QOS2_EXACTLY_ONCE } else { rule::QOS1_AT_LEAST_ONCE };
                 self.violation(
                     Some(st),
@@ -1312,7 +1312,7 @@ impl<'a> Checker<'a> {
                     (rule::PENDING_WILL, format!("the will of {} ({:?} on {:?})", p.key, p.payload, p.topic))
                 }
             };
-            let st = self.loss_statement(&o, end);
+            let st = self.loss_statement(o, end);
             let at = At { idx: o.owed.idx, at: self.h.pubs[o.publication].acked.map_or(o.owed.at, |a| a.at) };
             self.violation(
                 Some(st),

@@ -89,15 +89,7 @@ impl H {
     }
 
     fn subscribe(&mut self, who: &str, conn: u64, id: u16, filter: &str, qos: Qos) {
-        let subscribe = Subscribe {
-            packet_id: pid(id),
-            properties: Properties::default(),
-            subscriptions: vec![Subscription {
-                filter: TopicFilter::new(filter).expect("valid filter"),
-                options: SubscriptionOptions::qos(qos),
-            }],
-        };
-        self.packet(who, conn, Dir::Sent, Packet::Subscribe(subscribe), 10);
+        send_subscribe(self, who, conn, id, filter, SubscriptionOptions::qos(qos));
         let suback = Suback {
             packet_id: pid(id),
             properties: Properties::default(),
@@ -669,12 +661,7 @@ fn a_will_is_not_owed_to_its_own_no_local_subscription() {
         h.connack("w", 1, false);
         let mut options = SubscriptionOptions::qos(Qos::AtLeastOnce);
         options.no_local = no_local;
-        let subscribe = Subscribe {
-            packet_id: pid(1),
-            properties: Properties::default(),
-            subscriptions: vec![Subscription { filter: TopicFilter::new("will/#").expect("valid"), options }],
-        };
-        h.packet("w", 1, Dir::Sent, Packet::Subscribe(subscribe), 10);
+        send_subscribe(&mut h, "w", 1, 1, "will/#", options);
         suback_only(&mut h, "w", 1, 1, Qos::AtLeastOnce);
         h.wait(Duration::from_secs(5));
         let close = h.close("w", 1, ClosedBy::Network);
@@ -694,13 +681,15 @@ fn a_will_is_not_owed_to_its_own_no_local_subscription() {
 
 /// Sends SUBSCRIBE `id` for `filter` without waiting for the SUBACK.
 fn subscribe_only(h: &mut H, who: &str, conn: u64, id: u16, filter: &str, qos: Qos) {
+    send_subscribe(h, who, conn, id, filter, SubscriptionOptions::qos(qos));
+}
+
+/// Sends SUBSCRIBE `id` for `filter` with `options` (no SUBACK).
+fn send_subscribe(h: &mut H, who: &str, conn: u64, id: u16, filter: &str, options: SubscriptionOptions) {
     let subscribe = Subscribe {
         packet_id: pid(id),
         properties: Properties::default(),
-        subscriptions: vec![Subscription {
-            filter: TopicFilter::new(filter).expect("valid filter"),
-            options: SubscriptionOptions::qos(qos),
-        }],
+        subscriptions: vec![Subscription { filter: TopicFilter::new(filter).expect("valid filter"), options }],
     };
     h.packet(who, conn, Dir::Sent, Packet::Subscribe(subscribe), 10);
 }
@@ -818,12 +807,7 @@ fn an_own_will_is_attributed_to_the_connection_it_was_owed_for() {
         h.connack("w", 1, false);
         let mut options = SubscriptionOptions::qos(Qos::AtLeastOnce);
         options.no_local = true;
-        let subscribe = Subscribe {
-            packet_id: pid(1),
-            properties: Properties::default(),
-            subscriptions: vec![Subscription { filter: TopicFilter::new("will/#").expect("valid"), options }],
-        };
-        h.packet("w", 1, Dir::Sent, Packet::Subscribe(subscribe), 10);
+        send_subscribe(&mut h, "w", 1, 1, "will/#", options);
         suback_only(&mut h, "w", 1, 1, Qos::AtLeastOnce);
         h.wait(Duration::from_secs(5));
         h.close("w", 1, ClosedBy::Network);
@@ -861,12 +845,7 @@ fn a_superseded_retained_value_is_a_live_copy_through_retain_as_published() {
         h.connect("sub", 1, true, 300, false);
         let mut options = SubscriptionOptions::qos(Qos::AtLeastOnce);
         options.retain_as_published = rap;
-        let subscribe = Subscribe {
-            packet_id: pid(1),
-            properties: Properties::default(),
-            subscriptions: vec![Subscription { filter: TopicFilter::new("#").expect("valid"), options }],
-        };
-        h.packet("sub", 1, Dir::Sent, Packet::Subscribe(subscribe), 10);
+        send_subscribe(&mut h, "sub", 1, 1, "#", options);
         suback_only(&mut h, "sub", 1, 1, Qos::AtLeastOnce);
         h.wait(Duration::from_secs(5));
         h.connect("pub", 1, true, 0, false);
@@ -897,12 +876,7 @@ fn a_live_retain_as_published_copy_keeps_its_place_in_the_order() {
         h.connect("sub", 1, true, 300, false);
         let mut options = SubscriptionOptions::qos(Qos::AtMostOnce);
         options.retain_as_published = true;
-        let subscribe = Subscribe {
-            packet_id: pid(1),
-            properties: Properties::default(),
-            subscriptions: vec![Subscription { filter: TopicFilter::new("a/#").expect("valid"), options }],
-        };
-        h.packet("sub", 1, Dir::Sent, Packet::Subscribe(subscribe), 10);
+        send_subscribe(&mut h, "sub", 1, 1, "a/#", options);
         suback_only(&mut h, "sub", 1, 1, Qos::AtMostOnce);
         h.wait(Duration::from_secs(5));
         h.connect("pub", 1, true, 0, false);
@@ -949,12 +923,7 @@ fn subscribe_with_only(
 ) {
     let options =
         SubscriptionOptions { retain_as_published: rap, retain_handling: rh, ..SubscriptionOptions::qos(qos) };
-    let subscribe = Subscribe {
-        packet_id: pid(id),
-        properties: Properties::default(),
-        subscriptions: vec![Subscription { filter: TopicFilter::new(filter).expect("valid filter"), options }],
-    };
-    h.packet(who, conn, Dir::Sent, Packet::Subscribe(subscribe), 10);
+    send_subscribe(h, who, conn, id, filter, options);
 }
 
 /// A RETAIN=1 QoS 0 PUBLISH received and handed to the application at one instant.
