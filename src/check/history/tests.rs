@@ -204,6 +204,18 @@ impl H {
 
 /// Asserts exactly one violation, of `rule` citing `statement` at `event_index`.
 #[track_caller]
+/// `build(true)` breaks no rule and owes nothing at the end; `build(false)`
+/// breaks no safety rule and leaves exactly one 5.0 will pending, that of the
+/// close at the event `build` returns.
+fn assert_will_pending_only_without(build: impl Fn(bool) -> (H, usize)) {
+    let (with, _) = build(true);
+    assert_clean(&with.check());
+    assert_clean(&with.pending());
+    let (without, close) = build(false);
+    assert_clean(&without.check());
+    assert_one(&without.pending(), rule::PENDING_WILL, v5::MQTT_3_1_2_8, close);
+}
+
 fn assert_one(violations: &[Violation], rule: &str, statement: StatementId, event_index: usize) {
     assert_eq!(violations.len(), 1, "{}", render_violations(violations));
     let v = &violations[0];
@@ -671,12 +683,7 @@ fn a_will_is_not_owed_to_its_own_no_local_subscription() {
         h.wait(Duration::from_secs(5));
         (h, close)
     };
-    let (skipped, _) = build(true);
-    assert_clean(&skipped.check());
-    assert_clean(&skipped.pending());
-    let (owed, close) = build(false);
-    assert_clean(&owed.check());
-    assert_one(&owed.pending(), rule::PENDING_WILL, v5::MQTT_3_1_2_8, close);
+    assert_will_pending_only_without(build);
 }
 
 /// Sends SUBSCRIBE `id` for `filter` without waiting for the SUBACK.
@@ -826,12 +833,7 @@ fn an_own_will_is_attributed_to_the_connection_it_was_owed_for() {
         h.wait(Duration::from_secs(5));
         (h, close)
     };
-    let (delivered, _) = build(true);
-    assert_clean(&delivered.check());
-    assert_clean(&delivered.pending());
-    let (missing, close) = build(false);
-    assert_clean(&missing.check());
-    assert_one(&missing.pending(), rule::PENDING_WILL, v5::MQTT_3_1_2_8, close);
+    assert_will_pending_only_without(build);
 }
 
 /// A RETAIN=1 copy of a value that a later retained write (acknowledged with
@@ -1162,12 +1164,7 @@ fn a_will_copy_answers_the_will_owed_to_the_subscriber() {
         h.wait(Duration::from_secs(5));
         (h, close)
     };
-    let (delivered, _) = build(true);
-    assert_clean(&delivered.check());
-    assert_clean(&delivered.pending());
-    let (missing, close) = build(false);
-    assert_clean(&missing.check());
-    assert_one(&missing.pending(), rule::PENDING_WILL, v5::MQTT_3_1_2_8, close);
+    assert_will_pending_only_without(build);
 }
 
 /// A CONNECT whose CONNACK never arrived may have begun a new, empty session
