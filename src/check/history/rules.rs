@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::build::{At, Conn, History, Origin, Publication};
+use super::build::{At, Conn, Delivered, History, Origin, Publication, Sub};
 use super::{rule, CheckConfig, Violation};
 use crate::codec::{Qos, RetainHandling, TopicFilter};
 use crate::spec::{v3_1_1, v5, StatementId, Version};
@@ -200,13 +200,7 @@ impl<'a> Checker<'a> {
                 let mut filters: Vec<&TopicFilter> = Vec::new();
                 let mut rap_filters: Vec<&TopicFilter> = Vec::new();
                 for s in &h.subs {
-                    let in_force = s.key == delivery.key
-                        && s.epoch == epoch
-                        && s.possible()
-                        && s.matches(&delivery.topic)
-                        && s.subscribe.at <= recv
-                        && s.unsubscribed.is_none_or(|u| published < u.at)
-                        && !(s.no_local && own)
+                    let in_force = may_route(s, delivery, epoch, published, own)
                         // Routed before the SUBSCRIBE was sent, or
                         // sent before it on the same connection.
                         && routed.is_none_or(|t| t > s.subscribe.at)
@@ -471,13 +465,7 @@ impl<'a> Checker<'a> {
             .filter(|&s| {
                 let sub = &h.subs[s];
                 let own = p.is_some_and(|p| h.pubs[p].origin == Origin::Client && h.pubs[p].key == sub.key);
-                sub.key == delivery.key
-                    && sub.epoch == epoch
-                    && sub.possible()
-                    && sub.matches(&delivery.topic)
-                    && sub.subscribe.at <= recv
-                    && sub.unsubscribed.is_none_or(|u| published < u.at)
-                    && !(sub.no_local && own)
+                may_route(sub, delivery, epoch, published, own)
             })
             .collect()
     }
@@ -1416,6 +1404,21 @@ pub(super) fn close_window(h: &History, cfg: &CheckConfig, conn: &Conn) -> Optio
     let earliest = fault.map_or(seen, |f| f.min(seen)).saturating_sub(slack);
     let latest = if fault.is_some() && client_ended { Duration::MAX } else { seen + slack };
     Some((earliest, latest))
+}
+
+/// Whether subscription `sub` may have routed a live copy to `delivery`
+/// (session epoch `epoch`) of a message published from `published` on:
+/// same session and epoch, possibly granted, matching, sent by the time the
+/// copy was received, not unsubscribed before the message was published,
+/// and not No Local for the session's own message (`own`).
+fn may_route(sub: &Sub, delivery: &Delivered, epoch: u64, published: Duration, own: bool) -> bool {
+    sub.key == delivery.key
+        && sub.epoch == epoch
+        && sub.possible()
+        && sub.matches(&delivery.topic)
+        && sub.subscribe.at <= delivery.recv_at()
+        && sub.unsubscribed.is_none_or(|u| published < u.at)
+        && !(sub.no_local && own)
 }
 
 /// Decides what the broker may do with the will of `publication`'s connection.
